@@ -1,0 +1,76 @@
+"""Small shared helpers: atomic writes, stable hashing, JSON I/O."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; renames it onto ``path`` on success.
+
+    A crash or exception leaves ``path`` untouched (old content or absent) and
+    removes the temporary file, so readers never see a half-written file.
+    Works for files and for directories written at the temporary path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent
+    )
+    os.close(fd)
+    os.unlink(tmp)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if path.is_dir() and tmp_path.is_dir():
+            import shutil
+
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp_path, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            if tmp_path.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp_path, ignore_errors=True)
+            else:
+                tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes UTF-8 ``text`` to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    """Writes ``obj`` as JSON (sorted keys, trailing newline) atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
+
+
+def stable_hash(*parts: Any) -> str:
+    """A short hex digest of ``parts`` that is the same in every process."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]

@@ -1,0 +1,94 @@
+"""The `mmvision` command line: help, the demo world command, clear errors."""
+
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmvision import cli
+
+MMVISION = [sys.executable, "-m", "mmvision.cli"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*MMVISION, *args], capture_output=True, text=True, **kw)
+
+
+def checksums(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_help_lists_groups_and_does_not_import_tensorflow():
+    out = run("--help")
+    assert out.returncode == 0
+    assert "data" in out.stdout and "demo" in out.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, mmvision.cli as c; c.build_parser(); "
+         "print('tensorflow' in sys.modules)"],
+        capture_output=True, text=True,
+    )
+    assert probe.stdout.strip() == "False"
+
+
+def test_every_command_has_help_with_an_example():
+    for args in (["data", "demo"], ["demo", "run"]):
+        out = run(*args, "--help")
+        assert out.returncode == 0 and "example:" in out.stdout
+
+
+def test_data_demo_twice_gives_identical_checksums(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    r1 = run("data", "demo", str(a), "--images", "600", "--seed", "1")
+    r2 = run("data", "demo", str(b), "--images", "600", "--seed", "1")
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    assert checksums(a) == checksums(b)
+    for layout in ("webvision/info", "flickr8k/Flickr8k_text", "tiny-imagenet-200",
+                   "folders", "triplets.txt", "ground_truth.jsonl", "contact_sheet.png"):
+        assert (a / layout).exists(), layout
+    # The printed summary.
+    for needle in ("classes                  48", "caption vocabulary",
+                   "missing descriptions", "text label noise"):
+        assert needle in r1.stdout, needle
+    m = re.search(r"images\s+600 \(train (\d+), val (\d+), test (\d+)\)", r1.stdout)
+    assert m and sum(map(int, m.groups())) == 600 and int(m[1]) > 400
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["data", "demo", "{tmp}/w", "--images", "abc"], "not an integer"),
+        (["data", "demo", "{tmp}/w", "--images", "0"], "must be >= 1"),
+        (["data", "demo", "{tmp}/w", "--frobnicate"], "unrecognized arguments"),
+        (["data", "demo", "{tmp}/file.txt"], "not a directory"),
+        (["data", "demo", "{tmp}/file.txt/sub"], "not a directory"),
+        (["data", "demo", "{tmp}/foreign"], "not empty"),
+        (["data"], "required"),
+        (["nonsense"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, needle):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "keep.txt").write_text("x")
+    out = run(*[a.format(tmp=tmp_path) for a in args])
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmvision") and needle in lines[0], out.stderr
+    assert (tmp_path / "foreign" / "keep.txt").read_text() == "x"
+
+
+def test_main_in_process_returns_2_on_bad_path(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["data", "demo", str(tmp_path / "f")])
+    assert e.value.code == 2
+    assert "not a directory" in capsys.readouterr().err
