@@ -100,6 +100,102 @@ def cmd_demo_run(args: argparse.Namespace) -> int:
     return demo.run(args.out, images=args.images, seed=args.seed)
 
 
+def _load_config(args: argparse.Namespace, task: str):
+    from mmvision import configs
+
+    try:
+        cfg = configs.get_preset(args.preset, task=task)
+        return configs.apply_overrides(cfg, args.set or [])
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def _existing_path(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    return path
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from mmvision import runs
+
+    if not args.resume and args.data is None:
+        raise CLIError("--data is required (unless --resume)")
+    cfg = None if args.resume else _load_config(args, "classifier")
+    from mmvision import classification
+
+    if cfg is None:
+        from mmvision.configs import ClassifierConfig, from_dict
+
+        try:
+            runs.prepare(args.out, resume=True)
+            cfg = from_dict(ClassifierConfig, runs.read_config(args.out))
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    try:
+        metrics = classification.train_classifier(cfg, args.data, args.out, args.resume)
+    except (ValueError, runs.RunError) as e:
+        raise CLIError(str(e)) from None
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    print(f"run written to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmvision import runs
+
+    try:
+        task = runs.read_config(args.run).get("task", "classifier")
+    except runs.RunError as e:
+        raise CLIError(str(e)) from None
+    try:
+        if task == "classifier":
+            from mmvision import classification
+
+            res = classification.evaluate_classifier(args.run, args.data, split=args.split)
+        elif task == "captioner":
+            from mmvision import captioning
+
+            res = captioning.evaluate_captioner(args.run, data_dir=args.data, split=args.split)
+        else:
+            raise CLIError(f"{args.run}: unknown task {task!r} in config.json")
+    except (ValueError, runs.RunError) as e:
+        raise CLIError(str(e)) from None
+    flat = {k: v for k, v in res.items() if isinstance(v, (int, float, str))}
+    for k in sorted(flat):
+        v = flat[k]
+        print(f"{k:40s} {v:.4f}" if isinstance(v, float) else f"{k:40s} {v}")
+    print(f"metrics written to {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from mmvision.data import sources
+
+    kwargs = {"strict": args.strict}
+    if args.split:
+        kwargs["split"] = args.split
+    try:
+        manifest, report, classes = sources.read(args.kind, args.root, **kwargs)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(f"{args.kind} at {args.root}: {len(manifest)} rows, {len(classes)} classes")
+    if len(manifest):
+        print(manifest["split"].value_counts().to_string())
+    print(report)
+    return 0
+
+
 # --------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------
@@ -142,6 +238,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also print the summary as JSON")
     p.set_defaults(func=cmd_data_demo)
 
+    p = data_verbs.add_parser(
+        "inspect",
+        help="read a dataset and print what was kept and skipped",
+        description="Read a dataset with one of the readers and print its report.",
+        epilog="example:\n  mmvision data inspect flickr8k /data/Flickr8k --split train",
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("kind", choices=["webvision", "flickr8k", "tiny_imagenet", "folders",
+                                    "table", "triplets"])
+    p.add_argument("root", type=_existing_path, help="dataset root (or table/triplet file)")
+    p.add_argument("--split", help="split to read where the format has them")
+    p.add_argument("--strict", action="store_true", help="turn any skip into an error")
+    p.set_defaults(func=cmd_data_inspect)
+
+    # mmvision train ...
+    train = groups.add_parser("train", help="train a model into a run directory")
+    train_verbs = train.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    train_verbs.required = True
+    p = train_verbs.add_parser(
+        "classifier",
+        help="train a multimodal (image + text) classifier",
+        description=(
+            "Train a multimodal classifier. Presets: demo_image, demo_text_bow,\n"
+            "demo_text_minilm, demo_fused, demo_fused_minilm, demo_late_fusion,\n"
+            "webvision_* (the WebVision study's models)."
+        ),
+        epilog=(
+            "example:\n  mmvision train classifier --preset demo_fused --data /tmp/world "
+            "--out runs/fused --set train.epochs=5"
+        ),
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("--preset", default="demo_fused", help="default demo_fused")
+    p.add_argument("--data", type=_existing_dir,
+                   help="dataset root (required unless --resume)")
+    p.add_argument("--out", type=_out_dir, required=True, help="run directory")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. model.text_tower=minilm")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint")
+    p.set_defaults(func=cmd_train_classifier)
+
+    # mmvision evaluate RUN
+    p = groups.add_parser(
+        "evaluate",
+        help="evaluate a run: metrics.json, plots, report.html",
+        description="Evaluate a trained run on its test split.",
+        epilog="example:\n  mmvision evaluate runs/fused",
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("run", type=_existing_dir, help="run directory")
+    p.add_argument("--data", type=_existing_dir, help="dataset root (default: the run's)")
+    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.set_defaults(func=cmd_evaluate)
+
     # mmvision demo ...
     demo = groups.add_parser("demo", help="the end-to-end demo")
     demo_verbs = demo.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
@@ -161,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # TensorFlow's C++ start-up chatter is noise on a command line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

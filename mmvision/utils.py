@@ -23,7 +23,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent
+        prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent
     )
     os.close(fd)
     os.unlink(tmp)

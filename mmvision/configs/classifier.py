@@ -1,0 +1,162 @@
+"""Configs and presets of the multimodal classifier.
+
+The ``webvision_*`` presets mirror the WebVision study (image size 300, batch
+256 unimodal / 128 multimodal, the study's optimizer per model, first 50% of
+the image tower frozen); the ``demo_*`` presets are sized for a 2-core CPU
+and the 64 px demo world, and are what the tests, the demo and
+``benchmarks/bench_classifier.py`` run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split and fed.
+
+    Args:
+        format: reader in ``mmvision.data.sources`` (``webvision``, ``folders``,
+            ``table``, ``tiny_imagenet``). For a demo world root, the matching
+            layout below it is used (``webvision/``, ``folders/`` ...).
+        sources: WebVision sources to read.
+        fields: text fields fed to the model (any of title, description, tags).
+        image_size: square input side in pixels.
+        split: ``"stratified"`` (per-class split of the train lists, the
+            study's way) or ``"given"`` (the reader's own split column).
+        val_fraction, test_fraction: per-class fractions of ``stratified``.
+        split_seed: seed of the split.
+        augment: augmentation preset of ``mmvision.data.augment`` for training
+            (``""`` for none).
+        cache: cache decoded images in memory after the first epoch.
+    """
+
+    format: str = "webvision"
+    sources: tuple[str, ...] = ("google", "flickr")
+    fields: tuple[str, ...] = ("title", "description", "tags")
+    image_size: int = 64
+    split: str = "stratified"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    augment: str = ""
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The towers and the fusion.
+
+    Args:
+        image_tower: a name of ``image_towers.NAMES`` or ``None`` (text-only).
+        image_weights: ``None``, ``"imagenet"`` or a weights file.
+        freeze_fraction: fraction of the image backbone's layers frozen.
+        text_tower: a spec of ``text_towers`` or ``None`` (image-only).
+        text_dim: output width of each text tower.
+        text_options: extra options of the text tower (JSON with ``--set``).
+        share_text_tower: one text tower for every field instead of one each.
+        fusion: ``"concat"`` (the study's concatenation) or ``"late"``
+            (average of per-modality softmax outputs over present modalities).
+        modality_dropout: rate of ``ModalityDropout`` between the image and the
+            text modality while training (0 disables it).
+        hidden_units: width of the Dense block after fusion (0: none).
+        dropout: dropout after the fused Dense block.
+    """
+
+    image_tower: str | None = "small_cnn"
+    image_weights: str | None = None
+    freeze_fraction: float = 0.0
+    text_tower: str | None = "bow"
+    text_dim: int = 128
+    text_options: dict[str, Any] = field(default_factory=dict)
+    share_text_tower: bool = False
+    fusion: str = "concat"
+    modality_dropout: float = 0.0
+    hidden_units: int = 256
+    dropout: float = 0.3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and callbacks."""
+
+    epochs: int = 15
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    early_stopping_patience: int = 4
+    reduce_lr_patience: int = 2
+    reduce_lr_factor: float = 0.5
+    label_smoothing: float = 0.0
+    seed: int = 0
+    verbose: int = 2
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything a classifier run needs; saved as the run's ``config.json``."""
+
+    preset: str = "demo_fused"
+    task: str = "classifier"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _study(name, image, text, optimizer, batch, lr, **model) -> ClassifierConfig:
+    return ClassifierConfig(
+        preset=name,
+        data=DataConfig(image_size=300, val_fraction=0.02, test_fraction=0.02,
+                        augment="flip"),
+        model=ModelConfig(
+            image_tower=image,
+            image_weights="imagenet" if image else None,
+            freeze_fraction=0.5,
+            text_tower=text,
+            text_dim=512,
+            **model,
+        ),
+        train=TrainConfig(epochs=30, batch_size=batch, optimizer=optimizer,
+                          learning_rate=lr, verbose=1),
+    )
+
+
+# USE is a TF-Hub SavedModel the user supplies:
+#   --set model.text_tower=hub:/path/to/universal-sentence-encoder
+_USE = "hub:universal-sentence-encoder"
+
+
+def _demo(name: str, **model) -> ClassifierConfig:
+    return ClassifierConfig(preset=name, model=ModelConfig(**model))
+
+
+PRESETS: dict[str, ClassifierConfig] = {
+    p.preset: p
+    for p in [
+        # The WebVision study's models (image size 300, ImageNet weights).
+        _study("webvision_inceptionv3", "inceptionv3", None, "adagrad", 256, 1e-2),
+        _study("webvision_resnet50v2", "resnet50v2", None, "nadam", 256, 1e-3),
+        _study("webvision_mobilenetv2", "mobilenetv2", None, "nadam", 256, 1e-3),
+        _study("webvision_use_dnn", None, _USE, "adamax", 256, 2e-3),
+        _study("webvision_resnet50v2_use", "resnet50v2", _USE, "nadam", 128, 1e-3),
+        _study("webvision_inceptionv3_use", "inceptionv3", _USE, "adagrad", 128, 1e-2),
+        _study("webvision_mobilenetv2_use", "mobilenetv2", _USE, "adamax", 128, 2e-3),
+        # Sized for this CPU and the 64 px demo world.
+        _demo("demo_image", text_tower=None),
+        _demo("demo_text_bow", image_tower=None),
+        _demo("demo_text_minilm", image_tower=None, text_tower="minilm"),
+        _demo("demo_fused", modality_dropout=0.4),
+        _demo("demo_fused_minilm", text_tower="minilm", modality_dropout=0.4),
+        _demo("demo_late_fusion", fusion="late"),
+    ]
+}
+
+
+def get_preset(name: str) -> ClassifierConfig:
+    """The preset called ``name``; ``ValueError`` lists the valid names."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown classifier preset {name!r}; valid: {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name])

@@ -1,0 +1,238 @@
+"""The CNN-LSTM "merge" captioner, its masked loss and its decoding step.
+
+Architecture (the Flickr8k Keras reference)::
+
+    image features [B, D] -> Dropout -> Dense(units, relu) ------------.
+    tokens [B, T] -> Embedding(mask_zero) -> Dropout -> LSTM(units) --> add
+        -> Dense(units, relu) -> Dense(vocab) -> softmax
+
+Trained with *sequence targets* (default): the LSTM returns every step, so
+one example is one caption, ``tokens_in = [startseq, w1 .. wn]`` and
+``tokens_out = [w1 .. wn, endseq]`` padded with 0, and the loss is the mean
+cross entropy over non-padding positions. ``per_word=True`` builds the
+reference's variant instead (LSTM returns its last step; one example per
+word prefix, a scalar next-word target); both variants have the same layers
+and weights, so weights move between them with ``set_weights``.
+
+Inputs are named after the feature-dict keys: ``"image_features"`` (cached
+features) or ``"image"`` (raw pixels [0, 255], end to end through a tower
+layer named ``"image_tower"``), and ``"tokens_in"``.
+
+Example:
+>>> model = build_captioner(vocab_size=50, max_len=8, feature_dim=128)
+>>> sorted(model.input)  # doctest: +SKIP
+['image_features', 'tokens_in']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+FEATURES_INPUT = "image_features"
+IMAGE_INPUT = "image"
+TOKENS_INPUT = "tokens_in"
+TOWER_LAYER = "image_tower"
+
+
+@keras.saving.register_keras_serializable(package="mmvision")
+class MergeAdd(keras.layers.Layer):
+    """Adds image features ``[B, U]`` to every step of a sequence ``[B, T, U]``.
+
+    With a ``[B, U]`` sequence output (per-word model) it is a plain add.
+    The sequence mask is passed on.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, features, sequence):
+        if len(sequence.shape) == 3:
+            features = ops.expand_dims(features, 1)
+        return features + sequence
+
+    def compute_mask(self, features, sequence, mask=None):
+        if isinstance(mask, (list, tuple)):
+            return mask[1]
+        return mask
+
+    def compute_output_shape(self, features_shape, sequence_shape):
+        return tuple(sequence_shape)
+
+
+def masked_sparse_categorical_crossentropy(y_true: Any, y_pred: Any) -> Any:
+    """Per-position cross entropy with padding (``y_true == 0``) set to 0.
+
+    ``y_true`` int ``[B, T]`` (or ``[B]``), ``y_pred`` probabilities
+    ``[B, T, V]`` (or ``[B, V]``). Returns a tensor shaped like ``y_true``.
+    """
+    y_true = ops.cast(y_true, "int32")
+    ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+    mask = ops.cast(ops.not_equal(y_true, 0), ce.dtype)
+    return ce * mask
+
+
+@keras.saving.register_keras_serializable(package="mmvision")
+class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Mean cross entropy over the non-padding target tokens of a batch.
+
+    ``sum(ce * mask) / sum(mask)``: every real token of the batch weighs the
+    same, whichever caption it belongs to, as in the per-word table where
+    every row is one token. Works for sequence (``[B, T]``) and per-word
+    (``[B]``) targets.
+    """
+
+    def __init__(self, name: str = "masked_sparse_categorical_crossentropy", **kwargs):
+        kwargs.pop("reduction", None)
+        super().__init__(name=name, reduction="sum", **kwargs)
+
+    def call(self, y_true, y_pred):
+        per_token = masked_sparse_categorical_crossentropy(y_true, y_pred)
+        count = ops.sum(
+            ops.cast(ops.not_equal(ops.cast(y_true, "int32"), 0), per_token.dtype)
+        )
+        return per_token / ops.maximum(count, 1.0)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def build_captioner(
+    vocab_size: int,
+    max_len: int = 32,
+    feature_dim: int | None = None,
+    image_tower: keras.Model | None = None,
+    embed_dim: int = 256,
+    units: int = 256,
+    dropout: float = 0.5,
+    per_word: bool = False,
+    name: str = "captioner",
+) -> keras.Model:
+    """Builds the merge captioner (see the module docstring).
+
+    Args:
+        vocab_size: output classes (``len(vocabulary)``).
+        max_len: token sequence length ``T``.
+        feature_dim: width of cached image features (input
+            ``"image_features"``); give this or ``image_tower``.
+        image_tower: a model raw pixels ``[H, W, 3]`` -> ``[D]`` (input
+            ``"image"``), trained with the caption loss unless frozen;
+            it is renamed ``"image_tower"``.
+        embed_dim, units, dropout: layer sizes and dropout rate.
+        per_word: the reference's per-word model (``[B, V]`` output).
+
+    Returns:
+        A functional ``keras.Model`` ``{image|image_features, tokens_in}`` ->
+        probabilities ``[B, T, V]`` (``[B, V]`` with ``per_word``).
+    """
+    if (feature_dim is None) == (image_tower is None):
+        raise ValueError("give exactly one of feature_dim and image_tower")
+    if int(vocab_size) < 5:
+        raise ValueError(f"vocab_size must be >= 5, got {vocab_size}")
+    if int(max_len) < 2:
+        raise ValueError(f"max_len must be >= 2, got {max_len}")
+    if image_tower is not None:
+        shape = tuple(image_tower.input_shape[1:])
+        image_in = keras.Input(shape=shape, name=IMAGE_INPUT)
+        image_tower.name = TOWER_LAYER
+        feats = image_tower(image_in)
+    else:
+        image_in = keras.Input(shape=(int(feature_dim),), name=FEATURES_INPUT)
+        feats = image_in
+    tokens_in = keras.Input(shape=(int(max_len),), dtype="int32", name=TOKENS_INPUT)
+
+    f = layers.Dropout(dropout, name="feature_dropout")(feats)
+    f = layers.Dense(units, activation="relu", name="feature_dense")(f)
+    s = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(
+        tokens_in
+    )
+    s = layers.Dropout(dropout, name="token_dropout")(s)
+    s = layers.LSTM(units, return_sequences=not per_word, name="lstm")(s)
+    x = MergeAdd(name="merge")(f, s)
+    x = layers.Dense(units, activation="relu", name="decoder_dense")(x)
+    x = layers.Dense(vocab_size, name="logits")(x)
+    probs = layers.Activation("softmax", dtype="float32", name="probs")(x)
+    return keras.Model(
+        {image_in.name: image_in, TOKENS_INPUT: tokens_in}, probs, name=name
+    )
+
+
+def convert_captioner(model: keras.Model, per_word: bool) -> keras.Model:
+    """The same captioner with the other output mode, sharing no weights (copied)."""
+    tower = image_tower_of(model)
+    lstm = model.get_layer("lstm")
+    kwargs = dict(
+        vocab_size=model.get_layer("logits").units,
+        max_len=model.input[TOKENS_INPUT].shape[1],
+        embed_dim=model.get_layer("embedding").output_dim,
+        units=lstm.units,
+        dropout=model.get_layer("feature_dropout").rate,
+        per_word=per_word,
+        name=model.name,
+    )
+    if tower is not None:
+        tower = keras.models.clone_model(tower)
+        kwargs["image_tower"] = tower
+    else:
+        kwargs["feature_dim"] = model.input[FEATURES_INPUT].shape[-1]
+    other = build_captioner(**kwargs)
+    other.set_weights(model.get_weights())
+    return other
+
+
+def image_tower_of(model: keras.Model) -> keras.Model | None:
+    """The ``"image_tower"`` layer of an end-to-end captioner, else None."""
+    try:
+        return model.get_layer(TOWER_LAYER)
+    except ValueError:
+        return None
+
+
+class CaptionerInference:
+    """The decoding view of a trained captioner: one LSTM step at a time.
+
+    ``initial_state(features)`` and ``step(tokens, state)`` follow the
+    ``mmvision.decoding`` step-function contract; they reuse the model's
+    layers (no copy), so the step probabilities equal the full model's
+    output at every position.
+
+    Args:
+        model: a model from ``build_captioner`` (either output mode).
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.tower = image_tower_of(model)
+        self.feature_dense = model.get_layer("feature_dense")
+        self.embedding = model.get_layer("embedding")
+        self.lstm = model.get_layer("lstm")
+        self.decoder_dense = model.get_layer("decoder_dense")
+        self.logits = model.get_layer("logits")
+        self.units = self.lstm.units
+        self.vocab_size = self.logits.units
+        self.max_len = int(model.input[TOKENS_INPUT].shape[1])
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        return None if self.tower is None else tuple(self.tower.input_shape[1:])
+
+    def image_features(self, images: Any) -> Any:
+        """Tower features of raw-pixel images (end-to-end models only)."""
+        if self.tower is None:
+            raise ValueError("this captioner takes cached features, not images")
+        return self.tower(images, training=False)
+
+    def initial_state(self, features: Any) -> dict[str, Any]:
+        feats = self.feature_dense(ops.convert_to_tensor(features, "float32"))
+        zeros = ops.zeros_like(feats[:, :1]) * ops.zeros((1, self.units))
+        return {"image": feats, "h": zeros, "c": zeros}
+
+    def step(self, tokens: Any, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        x = ops.take(self.embedding.embeddings, ops.cast(tokens, "int32"), axis=0)
+        h, (h2, c2) = self.lstm.cell(x, [state["h"], state["c"]], training=False)
+        y = self.decoder_dense(state["image"] + h)
+        log_probs = ops.log_softmax(ops.cast(self.logits(y), "float32"), axis=-1)
+        return log_probs, {"image": state["image"], "h": h2, "c": c2}

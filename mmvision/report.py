@@ -1,0 +1,137 @@
+"""Plots and the HTML report of a run (PNG files a person would rather look at).
+
+matplotlib runs with the Agg backend; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmvision.utils import write_bytes_atomic, write_text_atomic
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt, plt.figure(*args, **kwargs)
+
+
+def _save(plt, fig, path: str | os.PathLike) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def confusion_matrix_png(
+    cm: np.ndarray, classes: Sequence[str], path: str | os.PathLike
+) -> None:
+    """Row-normalised confusion matrix as an image (true rows, predicted columns)."""
+    cm = np.asarray(cm, np.float64)
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    n = len(classes)
+    plt, fig = _figure(figsize=(max(6, n * 0.22), max(5, n * 0.22)))
+    ax = fig.add_subplot(111)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=6)
+    ax.set_yticks(range(n), classes, fontsize=6)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix (row-normalised)")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    _save(plt, fig, path)
+
+
+def tsne_png(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    seed: int = 0,
+    max_points: int = 2000,
+) -> np.ndarray:
+    """t-SNE of embeddings coloured by class (scikit-learn); returns the 2-D points."""
+    from sklearn.manifold import TSNE
+
+    emb = np.asarray(embeddings, np.float32)
+    labels = np.asarray(labels)
+    if len(emb) > max_points:
+        idx = np.random.default_rng(seed).choice(len(emb), max_points, replace=False)
+        emb, labels = emb[idx], labels[idx]
+    perplexity = float(min(30, max(2, (len(emb) - 1) / 3)))
+    pts = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(emb)
+    plt, fig = _figure(figsize=(7, 7))
+    ax = fig.add_subplot(111)
+    cmap = plt.get_cmap("tab20", max(len(classes), 1))
+    ax.scatter(pts[:, 0], pts[:, 1], c=labels, cmap=cmap, s=8)
+    for c in np.unique(labels):
+        cx, cy = np.median(pts[labels == c], axis=0)
+        ax.annotate(classes[int(c)], (cx, cy), fontsize=6, alpha=0.8)
+    ax.set_title("t-SNE of the fused embeddings (test split), coloured by class")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _save(plt, fig, path)
+    return pts
+
+
+def learning_curves_png(history_csv: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Loss and accuracy per epoch from a Keras CSVLogger file."""
+    import pandas as pd
+
+    hist = pd.read_csv(history_csv)
+    pairs = [(k, f"val_{k}") for k in hist.columns if f"val_{k}" in hist.columns]
+    plt, fig = _figure(figsize=(5 * max(1, len(pairs)), 4))
+    for i, (k, vk) in enumerate(pairs):
+        ax = fig.add_subplot(1, len(pairs), i + 1)
+        ax.plot(hist["epoch"] + 1, hist[k], label="train")
+        ax.plot(hist["epoch"] + 1, hist[vk], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(k)
+        ax.legend()
+    _save(plt, fig, path)
+
+
+def classifier_report_html(
+    run: str | os.PathLike,
+    results: dict[str, Any],
+    robustness: dict[str, float],
+    classes: Sequence[str],
+    per_class: np.ndarray,
+) -> None:
+    """``report.html`` linking the plots of a classifier run."""
+    run = Path(run)
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+        for k, v in results.items()
+        if isinstance(v, float)
+    )
+    rob = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in robustness.items()
+    )
+    pcs = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{'' if np.isnan(a) else f'{a:.3f}'}</td></tr>"
+        for c, a in zip(classes, per_class)
+    )
+    imgs = "".join(
+        f'<h2>{name}</h2><img src="{name}" style="max-width:100%">'
+        for name in ("learning_curves.png", "confusion_matrix.png", "tsne.png")
+        if (run / name).exists()
+    )
+    write_text_atomic(
+        run / "report.html",
+        "<!doctype html><html><head><meta charset='utf-8'><title>mmvision run</title>"
+        "</head><body><h1>Classifier run</h1>"
+        f"<table>{rows}</table><h2>Robustness (top-1)</h2><table>{rob}</table>"
+        f"{imgs}<h2>Per-class accuracy</h2><table>{pcs}</table></body></html>\n",
+    )
