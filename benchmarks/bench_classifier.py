@@ -35,13 +35,17 @@ from mmvision.datasets import shapes
 
 def run_preset(name, world, out, epochs, overrides=()):
     cfg = configs.apply_overrides(
-        configs.get_preset(name), [f"train.epochs={epochs}", "train.verbose=0", *overrides]
+        configs.get_preset(name),
+        [f"train.epochs={epochs}", "train.verbose=0", *overrides],
     )
     t0 = time.perf_counter()
     classification.train_classifier(cfg, world, out)
     res = classification.evaluate_classifier(out, world, plots=(name == "demo_fused"))
-    print(f"  {name}: test top-1 {res['test_top1']:.3f} ({time.perf_counter() - t0:.0f} s)",
-          flush=True)
+    print(
+        f"  {name}: test top-1 {res['test_top1']:.3f} "
+        f"({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     return res
 
 
@@ -62,7 +66,9 @@ def minilm_probe(world, epochs, seed=0):
         parts = []
         for f in cfg.data.fields:
             texts = [" ".join(v) if isinstance(v, list) else str(v) for v in df[f]]
-            emb = encoder.predict(np.array(texts, dtype=object), batch_size=64, verbose=0)
+            emb = encoder.predict(
+                np.array(texts, dtype=object), batch_size=64, verbose=0
+            )
             present = np.array([bool(t.strip()) for t in texts], np.float32)[:, None]
             parts.append(emb * present)  # a missing field is a zero vector
         feats[split] = (np.concatenate(parts, axis=1), df["label"].to_numpy())
@@ -72,14 +78,29 @@ def minilm_probe(world, epochs, seed=0):
     h = ProjectionHead(units=256, depth=1, dropout=0.3)(x)
     y = keras.layers.Dense(len(data.classes), activation="softmax")(h)
     head = keras.Model(x, y)
-    head.compile("adam", "sparse_categorical_crossentropy",
-                 metrics=[keras.metrics.SparseTopKCategoricalAccuracy(1, name="top1"),
-                          keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")])
-    head.fit(*feats["train"], validation_data=feats["val"], epochs=max(epochs, 30),
-             batch_size=64, verbose=0,
-             callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)])
+    head.compile(
+        "adam",
+        "sparse_categorical_crossentropy",
+        metrics=[
+            keras.metrics.SparseTopKCategoricalAccuracy(1, name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+        ],
+    )
+    head.fit(
+        *feats["train"],
+        validation_data=feats["val"],
+        epochs=max(epochs, 30),
+        batch_size=64,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
+        ],
+    )
     res = head.evaluate(*feats["test"], verbose=0, return_dict=True)
-    print(f"  minilm probe: test top-1 {res['top1']:.3f} (encoding {enc_s:.0f} s)", flush=True)
+    print(
+        f"  minilm probe: test top-1 {res['top1']:.3f} (encoding {enc_s:.0f} s)",
+        flush=True,
+    )
     return res
 
 
@@ -104,22 +125,31 @@ def main(argv=None) -> int:
     minilm = {"top1": float("nan"), "top5": float("nan")}
     if not args.skip_minilm:
         minilm = minilm_probe(world, args.epochs)
-    best_single = max(img["test_top1"], bow["test_top1"], minilm["top1"] if not
-                      args.skip_minilm else 0.0)
+    best_single = max(
+        img["test_top1"],
+        bow["test_top1"],
+        minilm["top1"] if not args.skip_minilm else 0.0,
+    )
     gain = fused["test_top1"] - best_single
     gap = fused["test_text_missing_top1"] - img["test_top1"]
     print_table(
         "multimodal classification on the demo world (test split, top-1 / top-5)",
         [
-            ("image only (small_cnn)", f"{img['test_top1']:.3f} / {img['test_top5']:.3f}"),
+            (
+                "image only (small_cnn)",
+                f"{img['test_top1']:.3f} / {img['test_top5']:.3f}",
+            ),
             ("text only (bow)", f"{bow['test_top1']:.3f} / {bow['test_top5']:.3f}"),
-            ("text only (minilm, frozen)", f"{minilm['top1']:.3f} / {minilm['top5']:.3f}"),
-            ("fused (small_cnn + bow, concat)",
-             f"{fused['test_top1']:.3f} / {fused['test_top5']:.3f}"),
-            ("fused, text removed at test",
-             f"{fused['test_text_missing_top1']:.3f}"),
-            ("fused, image removed at test",
-             f"{fused['test_image_missing_top1']:.3f}"),
+            (
+                "text only (minilm, frozen)",
+                f"{minilm['top1']:.3f} / {minilm['top5']:.3f}",
+            ),
+            (
+                "fused (small_cnn + bow, concat)",
+                f"{fused['test_top1']:.3f} / {fused['test_top5']:.3f}",
+            ),
+            ("fused, text removed at test", f"{fused['test_text_missing_top1']:.3f}"),
+            ("fused, image removed at test", f"{fused['test_image_missing_top1']:.3f}"),
             ("fused - best single (target >= +0.03)", f"{gain:+.3f}"),
             ("fused text-missing - image only (target |.| <= 0.03)", f"{gap:+.3f}"),
         ],

@@ -51,8 +51,12 @@ def _mask_shape(mask: np.ndarray) -> np.ndarray:
     r = np.hypot(ys - cy, xs - cx) / np.sqrt(area)
     radial = np.histogram(r, bins=10, range=(0, 1.2))[0] / area
     dy, dx = ys - cy, xs - cx
-    mu = {(p, q): ((dx**p) * (dy**q)).sum() / area ** (1 + (p + q) / 2)
-          for p in range(4) for q in range(4) if 2 <= p + q <= 3}
+    mu = {
+        (p, q): ((dx**p) * (dy**q)).sum() / area ** (1 + (p + q) / 2)
+        for p in range(4)
+        for q in range(4)
+        if 2 <= p + q <= 3
+    }
     n20, n02, n11 = mu[2, 0], mu[0, 2], mu[1, 1]
     n30, n03, n21, n12 = mu[3, 0], mu[0, 3], mu[2, 1], mu[1, 2]
     hu = [
@@ -62,9 +66,7 @@ def _mask_shape(mask: np.ndarray) -> np.ndarray:
         (n30 + n12) ** 2 + (n21 + n03) ** 2,
     ]
     hu = [-np.sign(h) * np.log10(abs(h) + 1e-12) for h in hu]
-    return np.array(
-        [area / mask.size, fill, hole, *radial, *hu, 0, 0, 0], np.float32
-    )
+    return np.array([area / mask.size, fill, hole, *radial, *hu, 0, 0, 0], np.float32)
 
 
 def pixel_features(path: Path) -> np.ndarray:
@@ -106,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         def pixels(rows):
             return np.stack(
                 [
-                    pixel_features(root / "flickr8k" / "Flicker8k_Dataset" / f"{r['id']}.jpg")
+                    pixel_features(
+                        root / "flickr8k" / "Flicker8k_Dataset" / f"{r['id']}.jpg"
+                    )
                     for r in rows
                 ]
             )

@@ -82,8 +82,9 @@ def load_data(cfg: ClassifierConfig, data_dir: str | os.PathLike) -> Classificat
                     "['title', 'description', 'tags']"
                 )
             col = manifest[f]
-            present = col.map(lambda v: bool(len(v)) if isinstance(v, list) else bool(
-                str(v).strip()))
+            present = col.map(
+                lambda v: bool(len(v)) if isinstance(v, list) else bool(str(v).strip())
+            )
             if not present.any():
                 raise ValueError(
                     f"text field {f!r} is required by the model (data.fields) but "
@@ -94,14 +95,22 @@ def load_data(cfg: ClassifierConfig, data_dir: str | os.PathLike) -> Classificat
         train_frac = 1.0 - d.val_fraction - d.test_fraction
         manifest = splits.stratified_split(
             manifest,
-            fractions={"train": train_frac, "val": d.val_fraction, "test": d.test_fraction},
+            fractions={
+                "train": train_frac,
+                "val": d.val_fraction,
+                "test": d.test_fraction,
+            },
             seed=d.split_seed,
         )
     elif d.split != "given":
-        raise ValueError(f"unknown data.split {d.split!r}; valid: ['stratified', 'given']")
+        raise ValueError(
+            f"unknown data.split {d.split!r}; valid: ['stratified', 'given']"
+        )
     for s in ("train", "val", "test"):
         if not (manifest["split"] == s).any():
-            raise ValueError(f"split {s!r} of {root} is empty; check data.split settings")
+            raise ValueError(
+                f"split {s!r} of {root} is empty; check data.split settings"
+            )
     return ClassificationData(manifest, list(classes), root, report)
 
 
@@ -158,6 +167,7 @@ def build_model(cfg: ClassifierConfig, data: ClassificationData):
         share_text_tower=m.share_text_tower,
         fusion=m.fusion,
         modality_dropout=m.modality_dropout,
+        text_dropout=m.text_dropout,
         hidden_units=m.hidden_units,
         dropout=m.dropout,
         seed=cfg.train.seed,
@@ -224,7 +234,9 @@ def _load_checkpoint(run: Path):
     try:
         model = keras.saving.load_model(ckpt)
     except Exception as e:  # a truncated or foreign file: never a fresh start
-        raise runs.RunError(f"corrupt checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+        raise runs.RunError(
+            f"corrupt checkpoint {ckpt}: {type(e).__name__}: {e}"
+        ) from None
     try:
         state = json.loads(state_path.read_text())
         int(state["epoch"])
@@ -297,8 +309,11 @@ def train_classifier(
     for split in ("val", "test"):
         ds = make_dataset(cfg, data.split(split), training=False)
         values = model.evaluate(ds, verbose=0, return_dict=True)
-        results[split] = {"top1": values["top1"], "top5": values["top5"],
-                          "loss": values["loss"]}
+        results[split] = {
+            "top1": values["top1"],
+            "top5": values["top5"],
+            "loss": values["loss"],
+        }
     metrics = runs.write_metrics(
         run,
         {
@@ -351,7 +366,9 @@ def predict_split(model, cfg: ClassifierConfig, manifest: pd.DataFrame, drop=Non
         ds = ds.map(lambda x, y: (drop_modality(x, drop), y))
     try:
         emb_layer = model.get_layer(FUSED_EMBEDDING)
-        both = keras.Model(model.inputs, [model.get_layer(OUTPUT).output, emb_layer.output])
+        both = keras.Model(
+            model.inputs, [model.get_layer(OUTPUT).output, emb_layer.output]
+        )
     except ValueError:
         both = None
     probs, embs, labels = [], [], []

@@ -155,18 +155,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mmvision import runs
 
     try:
-        task = runs.read_config(args.run).get("task", "classifier")
+        cfg = runs.read_config(args.run)
+        task = cfg.get("task", "captioner" if "decode" in cfg else "classifier")
     except runs.RunError as e:
         raise CLIError(str(e)) from None
     try:
         if task == "classifier":
             from mmvision import classification
 
-            res = classification.evaluate_classifier(args.run, args.data, split=args.split)
+            res = classification.evaluate_classifier(
+                args.run, args.data, split=args.split
+            )
         elif task == "captioner":
             from mmvision import captioning
 
-            res = captioning.evaluate_captioner(args.run, data_dir=args.data, split=args.split)
+            res = captioning.evaluate_captioner(
+                args.run, data_dir=args.data, split=args.split
+            )
+            print(captioning.BLEU_NOTE)
         else:
             raise CLIError(f"{args.run}: unknown task {task!r} in config.json")
     except (ValueError, runs.RunError) as e:
@@ -176,6 +182,85 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         v = flat[k]
         print(f"{k:40s} {v:.4f}" if isinstance(v, float) else f"{k:40s} {v}")
     print(f"metrics written to {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_train_captioner(args: argparse.Namespace) -> int:
+    from mmvision import captioning
+
+    if args.resume:
+        from mmvision import runs
+        from mmvision.configs.captioner import CaptionerConfig
+
+        try:
+            runs.prepare(args.out, resume=True)
+            cfg = CaptionerConfig.from_dict(runs.read_config(args.out))
+            from mmvision.configs import apply_overrides
+
+            cfg = apply_overrides(cfg, args.set or [])
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    else:
+        cfg = _load_config(args, "captioner")
+    if args.data is None:
+        raise CLIError("--data is required")
+    try:
+        metrics = captioning.train_captioner(
+            cfg, args.data, args.out, resume=args.resume
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    for k in sorted(metrics):
+        v = metrics[k]
+        print(f"{k:32s} {v:.4f}" if isinstance(v, float) else f"{k:32s} {v}")
+    print(captioning.BLEU_NOTE)
+    print(f"run written to {args.out}")
+    return 0
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from mmvision import captioning
+
+    try:
+        results = captioning.caption_images(
+            args.run, [str(p) for p in args.images], beam=args.beam
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    errors = [r for r in results if r.error]
+    if len(results) == 1 and errors:
+        raise CLIError(errors[0].error)
+    for r in results:
+        if r.error:
+            sys.stderr.write(f"mmvision: skipped: {r.error}\n")
+        else:
+            print(f"{r.path}\t{r.caption}")
+    if errors:
+        sys.stderr.write(f"mmvision: {len(errors)} of {len(results)} images skipped\n")
+    return 0 if len(errors) < len(results) else EXIT_USAGE
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mmvision import runs
+
+    try:
+        cfg = runs.read_config(args.run)
+    except runs.RunError as e:
+        raise CLIError(str(e)) from None
+    if "decode" not in cfg:
+        raise CLIError(
+            f"{args.run} is not a captioner run; only captioner runs export for now"
+        )
+    from mmvision import captioning
+
+    try:
+        path = captioning.export_captioner(args.run, args.out, beam=args.beam)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(
+        f"SavedModel written to {path} (signature serving_default: image_bytes -> "
+        "caption, score)"
+    )
     return 0
 
 
@@ -190,10 +275,34 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     print(f"{args.kind} at {args.root}: {len(manifest)} rows, {len(classes)} classes")
-    if len(manifest):
+    if len(manifest) and "split" in manifest:
         print(manifest["split"].value_counts().to_string())
     print(report)
+    if args.write:
+        from mmvision.data.manifest import write_manifest
+
+        if args.kind == "triplets":
+            raise CLIError("a triplet list is not a Manifest; nothing to --write")
+        try:
+            write_manifest(manifest, args.write)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+        print(f"manifest written to {args.write}")
     return 0
+
+
+def cmd_data_build_records(args: argparse.Namespace) -> int:
+    try:
+        from data_pipelines import build_tfrecords
+    except ImportError:
+        raise CLIError(
+            "data_pipelines is not importable: build-records needs a source checkout "
+            "installed with 'pip install -e .[beam]'"
+        ) from None
+    try:
+        return int(build_tfrecords.main(args.args) or 0)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 # --------------------------------------------------------------------------
@@ -213,12 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     from mmvision import __version__
 
     parser.add_argument("--version", action="version", version=__version__)
-    groups = parser.add_subparsers(dest="group", metavar="<group>", parser_class=_Parser)
+    groups = parser.add_subparsers(
+        dest="group", metavar="<group>", parser_class=_Parser
+    )
     groups.required = True
 
     # mmvision data ...
     data = groups.add_parser("data", help="dataset tools: the demo world, readers")
-    data_verbs = data.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    data_verbs = data.add_subparsers(
+        dest="verb", metavar="<verb>", parser_class=_Parser
+    )
     data_verbs.required = True
     p = data_verbs.add_parser(
         "demo",
@@ -242,19 +355,57 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         help="read a dataset and print what was kept and skipped",
         description="Read a dataset with one of the readers and print its report.",
-        epilog="example:\n  mmvision data inspect flickr8k /data/Flickr8k --split train",
+        epilog="example:\n  mmvision data inspect flickr8k /data/Flickr8k "
+        "--split train",
         formatter_class=_FORMATTER,
     )
-    p.add_argument("kind", choices=["webvision", "flickr8k", "tiny_imagenet", "folders",
-                                    "table", "triplets"])
-    p.add_argument("root", type=_existing_path, help="dataset root (or table/triplet file)")
+    p.add_argument(
+        "kind",
+        choices=[
+            "webvision",
+            "flickr8k",
+            "tiny_imagenet",
+            "folders",
+            "table",
+            "triplets",
+        ],
+    )
+    p.add_argument(
+        "root", type=_existing_path, help="dataset root (or table/triplet file)"
+    )
     p.add_argument("--split", help="split to read where the format has them")
     p.add_argument("--strict", action="store_true", help="turn any skip into an error")
+    p.add_argument(
+        "--write",
+        metavar="FILE",
+        help="save the Manifest as .parquet or .jsonl (for build-records)",
+    )
     p.set_defaults(func=cmd_data_inspect)
+    p = data_verbs.add_parser(
+        "build-records",
+        help="Manifest -> resized, validated TFRecord shards (Apache Beam)",
+        description=(
+            "Run data_pipelines/build_tfrecords.py: MANIFEST OUT [--image-size N]\n"
+            "[--num-shards N] [--runner R] [-- beam pipeline options].\n"
+            "'mmvision data build-records -- --help' shows every option."
+        ),
+        epilog=(
+            "example:\n  mmvision data inspect webvision /tmp/world/webvision "
+            "--write m.parquet\n  mmvision data build-records m.parquet records/ "
+            "--image-size 64 --num-shards 4"
+        ),
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument(
+        "args", nargs=argparse.REMAINDER, help="arguments of build_tfrecords.py"
+    )
+    p.set_defaults(func=cmd_data_build_records)
 
     # mmvision train ...
     train = groups.add_parser("train", help="train a model into a run directory")
-    train_verbs = train.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    train_verbs = train.add_subparsers(
+        dest="verb", metavar="<verb>", parser_class=_Parser
+    )
     train_verbs.required = True
     p = train_verbs.add_parser(
         "classifier",
@@ -265,20 +416,90 @@ def build_parser() -> argparse.ArgumentParser:
             "webvision_* (the WebVision study's models)."
         ),
         epilog=(
-            "example:\n  mmvision train classifier --preset demo_fused --data /tmp/world "
+            "example:\n  mmvision train classifier --preset demo_fused "
+            "--data /tmp/world "
             "--out runs/fused --set train.epochs=5"
         ),
         formatter_class=_FORMATTER,
     )
     p.add_argument("--preset", default="demo_fused", help="default demo_fused")
-    p.add_argument("--data", type=_existing_dir,
-                   help="dataset root (required unless --resume)")
+    p.add_argument(
+        "--data", type=_existing_dir, help="dataset root (required unless --resume)"
+    )
     p.add_argument("--out", type=_out_dir, required=True, help="run directory")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config value, e.g. model.text_tower=minilm")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. model.text_tower=minilm",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint",
+    )
     p.set_defaults(func=cmd_train_classifier)
+
+    p = train_verbs.add_parser(
+        "captioner",
+        help="train a CNN-LSTM merge captioner",
+        description=(
+            "Train a captioner on a Flickr8k layout (or a demo world).\n"
+            "Presets: demo_captioner, demo_captioner_features, demo_captioner_smoke,\n"
+            "flickr8k_xception_lstm."
+        ),
+        epilog=(
+            "example:\n  mmvision train captioner --preset demo_captioner --data "
+            "/tmp/world --out runs/cap"
+        ),
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("--preset", default="demo_captioner", help="default demo_captioner")
+    p.add_argument("--data", type=_existing_dir, help="Flickr8k root or demo world")
+    p.add_argument("--out", type=_out_dir, required=True, help="run directory")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.epochs=3",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint",
+    )
+    p.set_defaults(func=cmd_train_captioner)
+
+    # mmvision caption RUN IMAGE...
+    p = groups.add_parser(
+        "caption",
+        help="caption image files with a captioner run",
+        description="Caption images; prints 'path<TAB>caption' per image.",
+        epilog="example:\n  mmvision caption runs/cap img1.jpg img2.png --beam 3",
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("run", type=_existing_dir, help="captioner run directory")
+    p.add_argument("images", nargs="+", type=Path, help="image files")
+    p.add_argument(
+        "--beam",
+        type=_positive_int,
+        default=None,
+        help="beam width (1 = greedy; default: the run's)",
+    )
+    p.set_defaults(func=cmd_caption)
+
+    # mmvision export RUN
+    p = groups.add_parser(
+        "export",
+        help="export a run as a SavedModel for TF Serving",
+        description="Export a captioner run: JPEG bytes in, caption string out.",
+        epilog="example:\n  mmvision export runs/cap --out exported/cap/1",
+        formatter_class=_FORMATTER,
+    )
+    p.add_argument("run", type=_existing_dir, help="run directory")
+    p.add_argument("--out", type=_out_dir, default=None, help="default RUN/export")
+    p.add_argument("--beam", type=_positive_int, default=None, help="beam width")
+    p.set_defaults(func=cmd_export)
 
     # mmvision evaluate RUN
     p = groups.add_parser(
@@ -289,13 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_FORMATTER,
     )
     p.add_argument("run", type=_existing_dir, help="run directory")
-    p.add_argument("--data", type=_existing_dir, help="dataset root (default: the run's)")
+    p.add_argument(
+        "--data", type=_existing_dir, help="dataset root (default: the run's)"
+    )
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.set_defaults(func=cmd_evaluate)
 
     # mmvision demo ...
     demo = groups.add_parser("demo", help="the end-to-end demo")
-    demo_verbs = demo.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    demo_verbs = demo.add_subparsers(
+        dest="verb", metavar="<verb>", parser_class=_Parser
+    )
     demo_verbs.required = True
     p = demo_verbs.add_parser(
         "run",

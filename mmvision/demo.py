@@ -59,7 +59,14 @@ def _run_benchmark(script: str, world: Path, out: Path, extra: list[str]) -> int
         print(f"  skipped: {path} not found (the demo needs a source checkout)")
         return 0
     args = [a.format(out=out) for a in extra]
-    cmd = [sys.executable, str(path), "--world", str(world),
-           "--out", str(out / script.replace(".py", ".json")), *args]
+    cmd = [
+        sys.executable,
+        str(path),
+        "--world",
+        str(world),
+        "--out",
+        str(out / script.replace(".py", ".json")),
+        *args,
+    ]
     print("  $ " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)

@@ -70,7 +70,9 @@ def tsne_png(
         idx = np.random.default_rng(seed).choice(len(emb), max_points, replace=False)
         emb, labels = emb[idx], labels[idx]
     perplexity = float(min(30, max(2, (len(emb) - 1) / 3)))
-    pts = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(emb)
+    pts = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
+        emb
+    )
     plt, fig = _figure(figsize=(7, 7))
     ax = fig.add_subplot(111)
     cmap = plt.get_cmap("tab20", max(len(classes), 1))
@@ -85,7 +87,9 @@ def tsne_png(
     return pts
 
 
-def learning_curves_png(history_csv: str | os.PathLike, path: str | os.PathLike) -> None:
+def learning_curves_png(
+    history_csv: str | os.PathLike, path: str | os.PathLike
+) -> None:
     """Loss and accuracy per epoch from a Keras CSVLogger file."""
     import pandas as pd
 
@@ -117,10 +121,12 @@ def classifier_report_html(
         if isinstance(v, float)
     )
     rob = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in robustness.items()
+        f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+        for k, v in robustness.items()
     )
     pcs = "".join(
-        f"<tr><td>{html.escape(c)}</td><td>{'' if np.isnan(a) else f'{a:.3f}'}</td></tr>"
+        f"<tr><td>{html.escape(c)}</td>"
+        f"<td>{'' if np.isnan(a) else f'{a:.3f}'}</td></tr>"
         for c, a in zip(classes, per_class)
     )
     imgs = "".join(

@@ -119,5 +119,7 @@ def write_info(run: str | os.PathLike, data_dir: str | os.PathLike) -> None:
 def read_info(run: str | os.PathLike) -> dict[str, Any]:
     path = Path(run) / INFO
     if not path.is_file():
-        raise RunError(f"{path} is missing: pass the data directory explicitly (--data)")
+        raise RunError(
+            f"{path} is missing: pass the data directory explicitly (--data)"
+        )
     return json.loads(path.read_text(encoding="utf-8"))

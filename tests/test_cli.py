@@ -30,9 +30,14 @@ def test_help_lists_groups_and_does_not_import_tensorflow():
     assert out.returncode == 0
     assert "data" in out.stdout and "demo" in out.stdout
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, mmvision.cli as c; c.build_parser(); "
-         "print('tensorflow' in sys.modules)"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, mmvision.cli as c; c.build_parser(); "
+            "print('tensorflow' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert probe.stdout.strip() == "False"
 
@@ -49,12 +54,23 @@ def test_data_demo_twice_gives_identical_checksums(tmp_path):
     r2 = run("data", "demo", str(b), "--images", "600", "--seed", "1")
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
     assert checksums(a) == checksums(b)
-    for layout in ("webvision/info", "flickr8k/Flickr8k_text", "tiny-imagenet-200",
-                   "folders", "triplets.txt", "ground_truth.jsonl", "contact_sheet.png"):
+    for layout in (
+        "webvision/info",
+        "flickr8k/Flickr8k_text",
+        "tiny-imagenet-200",
+        "folders",
+        "triplets.txt",
+        "ground_truth.jsonl",
+        "contact_sheet.png",
+    ):
         assert (a / layout).exists(), layout
     # The printed summary.
-    for needle in ("classes                  48", "caption vocabulary",
-                   "missing descriptions", "text label noise"):
+    for needle in (
+        "classes                  48",
+        "caption vocabulary",
+        "missing descriptions",
+        "text label noise",
+    ):
         assert needle in r1.stdout, needle
     m = re.search(r"images\s+600 \(train (\d+), val (\d+), test (\d+)\)", r1.stdout)
     assert m and sum(map(int, m.groups())) == 600 and int(m[1]) > 400
@@ -82,7 +98,9 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, needle):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mmvision") and needle in lines[0], out.stderr
+    assert len(lines) == 1 and lines[0].startswith("mmvision") and needle in lines[0], (
+        out.stderr
+    )
     assert (tmp_path / "foreign" / "keep.txt").read_text() == "x"
 
 
@@ -92,3 +110,73 @@ def test_main_in_process_returns_2_on_bad_path(tmp_path, capsys):
         cli.main(["data", "demo", str(tmp_path / "f")])
     assert e.value.code == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_inspect_writes_a_manifest_and_build_records_reads_it(demo_world, tmp_path):
+    from mmvision.data import records
+    from mmvision.data.manifest import read_manifest
+
+    manifest = tmp_path / "m.parquet"
+    out = run(
+        "data",
+        "inspect",
+        "flickr8k",
+        str(demo_world / "flickr8k"),
+        "--split",
+        "test",
+        "--write",
+        str(manifest),
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"bogus_key"' in out.stdout or "rows_read" in out.stdout
+    df = read_manifest(manifest)
+    assert len(df) == 48 and all(len(c) == 5 for c in df["captions"])
+    rec = run(
+        "data",
+        "build-records",
+        str(manifest),
+        str(tmp_path / "rec"),
+        "--image-size",
+        "32",
+        "--num-shards",
+        "2",
+    )
+    assert rec.returncode == 0, rec.stderr[-2000:]
+    ids = sorted(
+        ex["id"].numpy().decode()
+        for ex in records.read_records(tmp_path / "rec", decode=False)
+    )
+    assert ids == sorted(df["id"])
+
+
+def test_manifest_files_round_trip_and_errors(tmp_path):
+    from mmvision.data.manifest import make_manifest, read_manifest, write_manifest
+
+    df = make_manifest(
+        [
+            {
+                "id": "a",
+                "image_path": "/x/a.jpg",
+                "label": 1,
+                "tags": ["t1", "t2"],
+                "captions": ["one", "two"],
+                "title": "é ü",
+            },
+            {"id": "b", "image_path": "/x/b.jpg"},
+        ]
+    )
+    for suffix in ("parquet", "jsonl"):
+        path = tmp_path / f"m.{suffix}"
+        write_manifest(df, path)
+        back = read_manifest(path)
+        assert back["id"].tolist() == ["a", "b"]
+        assert back["tags"].tolist() == [["t1", "t2"], []]
+        assert back["captions"][0] == ["one", "two"] and back["title"][0] == "é ü"
+        assert back["label"].tolist() == [1, -1]
+    with pytest.raises(ValueError, match="not found"):
+        read_manifest(tmp_path / "missing.parquet")
+    with pytest.raises(ValueError, match=r"\.csv.*parquet or \.jsonl|must be"):
+        write_manifest(df, tmp_path / "m.csv")
+    (tmp_path / "bad.jsonl").write_text('{"id": "a"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl.*missing columns"):
+        read_manifest(tmp_path / "bad.jsonl")

@@ -1,10 +1,10 @@
 """MultimodalClassifier: fusion, missing modalities, save/load, a user script."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from mmvision.layers.late_fusion import LateFusion
 from mmvision.layers.presence_gate import ModalityPresence, PresenceGate
 from mmvision.models import build_multimodal_classifier, drop_modality
@@ -79,8 +79,12 @@ def test_missing_text_means_the_same_as_zeroed_text_features():
     text tower features are zero, whatever the towers' biases are."""
     model = small_model()
     x = batch()
-    no_text = {k: v for k, v in drop_modality({k: tf.constant(v) for k, v in x.items()},
-                                               "text").items()}
+    no_text = {
+        k: v
+        for k, v in drop_modality(
+            {k: tf.constant(v) for k, v in x.items()}, "text"
+        ).items()
+    }
     out = model(no_text, training=False).numpy()
     # Rebuild the head by hand: image features, zeros for the two text towers.
     img = model.get_layer("image_tower")(x["image"]).numpy()
@@ -96,7 +100,9 @@ def test_late_fusion_with_image_missing_uses_only_text():
     x = batch()
     x["image"][:] = 0
     out = model(x, training=False).numpy()
-    text_probs = keras.Model(model.inputs, model.get_layer("text_probs").output)(x).numpy()
+    text_probs = keras.Model(model.inputs, model.get_layer("text_probs").output)(
+        x
+    ).numpy()
     np.testing.assert_allclose(out, text_probs, atol=1e-6)
 
 
@@ -107,7 +113,10 @@ def test_image_only_and_text_only_models():
         3, image_tower=None, text_fields=("title",), adapt_texts={"title": TITLES}
     )
     assert list(txt_only.input) == ["title"]
-    assert txt_only.predict({"title": np.array(TITLES, object)}, verbose=0).shape == (5, 3)
+    assert txt_only.predict({"title": np.array(TITLES, object)}, verbose=0).shape == (
+        5,
+        3,
+    )
 
 
 def test_shared_text_tower_has_one_vocabulary():
@@ -147,8 +156,13 @@ def test_user_script_from_the_readme(demo_world):
     )
     fields = ("image", "title", "description", "tags")
     train = pipelines.classification_dataset(
-        manifest, split="train", image_size=32, fields=fields,
-        shuffle=True, seed=0, batch_size=32,
+        manifest,
+        split="train",
+        image_size=32,
+        fields=fields,
+        shuffle=True,
+        seed=0,
+        batch_size=32,
     )
     val = pipelines.classification_dataset(
         manifest, split="val", image_size=32, fields=fields, batch_size=32
@@ -160,8 +174,11 @@ def test_user_script_from_the_readme(demo_world):
         image_size=32,
         text_fields=("title", "description", "tags"),
         text_tower="bow",
-        adapt_texts={"title": tr["title"], "description": tr["description"],
-                     "tags": tr["tags"].map(" ".join)},
+        adapt_texts={
+            "title": tr["title"],
+            "description": tr["description"],
+            "tags": tr["tags"].map(" ".join),
+        },
         modality_dropout=0.4,
     )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -169,3 +186,29 @@ def test_user_script_from_the_readme(demo_world):
     assert len(history.history["loss"]) == 2
     assert history.history["loss"][1] < history.history["loss"][0]
     assert len(classes) == 48 and report.rows_kept == 480
+
+
+def test_modality_dropout_per_modality_rates():
+    from mmvision.layers import ModalityDropout
+
+    n = 20000
+    layer = ModalityDropout([0.2, 0.5], seed=3)
+    img, txt = layer(
+        [np.ones((n, 2), "float32"), np.ones((n, 3), "float32")], training=True
+    )
+    img_dropped = np.asarray(img)[:, 0] == 0
+    txt_dropped = np.asarray(txt)[:, 0] == 0
+    assert not np.any(img_dropped & txt_dropped)  # never both
+    # Drawn independently, the "both" case (0.2 * 0.5) keeps one at random:
+    # P(img dropped) = 0.2 - 0.1 / 2, P(text dropped) = 0.5 - 0.1 / 2.
+    assert abs(img_dropped.mean() - 0.15) < 0.015
+    assert abs(txt_dropped.mean() - 0.45) < 0.015
+    with pytest.raises(ValueError, match="2 rates for 3"):
+        ModalityDropout([0.1, 0.2])([np.ones((2, 1))] * 3)
+    again = ModalityDropout.from_config(layer.get_config())
+    assert again.rate == [0.2, 0.5]
+
+
+def test_classifier_uses_the_text_dropout_rate():
+    model = small_model(modality_dropout=0.1, text_dropout=0.6)
+    assert model.get_layer("modality_dropout").rate == [0.1, 0.6]

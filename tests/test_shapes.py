@@ -30,7 +30,13 @@ def test_vocabulary_of_the_world():
     assert len(shapes.SHAPES) >= 8 and len(shapes.COLOURS) >= 6
     assert len(shapes.CLASSES) == len(shapes.SHAPES) * len(shapes.COLOURS)
     assert len(set(shapes.CLASSES)) == len(shapes.CLASSES)
-    assert set(shapes.BACKGROUNDS) == {"plain", "stripes", "checker", "gradient", "noise"}
+    assert set(shapes.BACKGROUNDS) == {
+        "plain",
+        "stripes",
+        "checker",
+        "gradient",
+        "noise",
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
@@ -47,7 +53,9 @@ def test_regenerating_in_place_replaces_the_world(tmp_path):
     shapes.generate(tmp_path / "w", n_images=96, size=32, seed=1)
     shapes.generate(tmp_path / "w", n_images=48, size=32, seed=1)
     assert len(shapes.load_ground_truth(tmp_path / "w")) == 48
-    assert len(list((tmp_path / "w" / "flickr8k" / "Flicker8k_Dataset").iterdir())) == 48
+    assert (
+        len(list((tmp_path / "w" / "flickr8k" / "Flicker8k_Dataset").iterdir())) == 48
+    )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -97,11 +105,15 @@ def test_primary_colour_is_visible_at_its_centre(tmp_path):
         o = r["objects"][0]
         if len(r["objects"]) == 1 and o["shape"] in ("circle", "square", "hexagon"):
             img = np.asarray(
-                Image.open(tmp_path / "w" / "flickr8k" / "Flicker8k_Dataset" / f"{r['id']}.jpg"),
+                Image.open(
+                    tmp_path / "w" / "flickr8k" / "Flicker8k_Dataset" / f"{r['id']}.jpg"
+                ),
                 np.float32,
             )
             pix = img[int(o["cy"]), int(o["cx"])]
-            dists = {c: np.abs(pix - np.array(v)).sum() for c, v in shapes.COLOURS.items()}
+            dists = {
+                c: np.abs(pix - np.array(v)).sum() for c, v in shapes.COLOURS.items()
+            }
             hits += min(dists, key=dists.get) == o["colour"]
             total += 1
     assert total > 10
@@ -135,7 +147,10 @@ def test_web_text_is_noisy_but_informative(gt):
     rows = list(gt.values())
     title_names_shape = np.mean(
         [
-            bool(_words(r["title"]) & set(" ".join(shapes.SHAPE_WORDS[r["objects"][0]["shape"]]).split()))
+            bool(
+                _words(r["title"])
+                & set(" ".join(shapes.SHAPE_WORDS[r["objects"][0]["shape"]]).split())
+            )
             for r in rows
         ]
     )
@@ -158,7 +173,8 @@ def test_webvision_layout(demo_world, gt):
     assert len(synsets) == 48 and all(re.match(r"n\d{8} \S", s) for s in synsets)
     queries = info.joinpath("queries_google.txt").read_text().splitlines()
     qmap = dict(
-        map(int, line.split()) for line in info.joinpath("queries_synsets_map.txt").read_text().splitlines()
+        map(int, line.split())
+        for line in info.joinpath("queries_synsets_map.txt").read_text().splitlines()
     )
     assert sorted(qmap) == list(range(1, len(queries) + 1))
     seen = set()
@@ -174,7 +190,9 @@ def test_webvision_layout(demo_world, gt):
             query = int(rel.split("/")[1][1:])
             assert qmap[query] == int(label) == gt[rid]["label"]
             jpath, index = mline.split()
-            obj = cache.setdefault(jpath, json.loads((wv / "meta" / jpath).read_text()))[int(index) - 1]
+            obj = cache.setdefault(
+                jpath, json.loads((wv / "meta" / jpath).read_text())
+            )[int(index) - 1]
             assert obj["id"] == rid
             assert obj.get("title", "") == gt[rid]["title"]
             assert obj.get("description", "") == gt[rid]["description"]
@@ -182,10 +200,14 @@ def test_webvision_layout(demo_world, gt):
             seen.add(rid)
     assert seen == set(gt)
     val = info.joinpath("val_filelist.txt").read_text().splitlines()
-    assert {Path(v.split()[0]).stem for v in val} == {i for i, r in gt.items() if r["split"] == "val"}
+    assert {Path(v.split()[0]).stem for v in val} == {
+        i for i, r in gt.items() if r["split"] == "val"
+    }
     for line in val:
         name, label = line.split()
-        assert (wv / "val_images" / name).is_file() and gt[Path(name).stem]["label"] == int(label)
+        assert (wv / "val_images" / name).is_file() and gt[Path(name).stem][
+            "label"
+        ] == int(label)
 
 
 def test_flickr8k_layout(demo_world, gt):
@@ -217,7 +239,9 @@ def test_flickr8k_layout(demo_world, gt):
 def test_tiny_imagenet_layout(demo_world, gt):
     ti = demo_world / "tiny-imagenet-200"
     wnids = ti.joinpath("wnids.txt").read_text().split()
-    words = dict(line.split("\t") for line in ti.joinpath("words.txt").read_text().splitlines())
+    words = dict(
+        line.split("\t") for line in ti.joinpath("words.txt").read_text().splitlines()
+    )
     assert len(wnids) == 48 and set(wnids) < set(words)
     train = {}
     for wnid in wnids:
@@ -227,7 +251,10 @@ def test_tiny_imagenet_layout(demo_world, gt):
         assert len(boxes) == len(list((ti / "train" / wnid / "images").iterdir()))
         assert all(len(b.split("\t")) == 5 for b in boxes)
     assert train == {i: r["label"] for i, r in gt.items() if r["split"] == "train"}
-    ann = [line.split("\t") for line in ti.joinpath("val/val_annotations.txt").read_text().splitlines()]
+    ann = [
+        line.split("\t")
+        for line in ti.joinpath("val/val_annotations.txt").read_text().splitlines()
+    ]
     assert {a[0][:-5]: wnids.index(a[1]) for a in ann} == {
         i: r["label"] for i, r in gt.items() if r["split"] == "val"
     }

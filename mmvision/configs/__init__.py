@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from mmvision.configs.base import apply_overrides, from_dict, to_dict
+from mmvision.configs.classifier import PRESETS as CLASSIFIER_PRESETS
 from mmvision.configs.classifier import (
     ClassifierConfig,
     DataConfig,
     ModelConfig,
     TrainConfig,
 )
-from mmvision.configs.classifier import PRESETS as CLASSIFIER_PRESETS
 
 
 def _families() -> dict[str, dict[str, Any]]:
@@ -41,7 +41,8 @@ def get_preset(name: str, task: str | None = None) -> Any:
     """The preset called ``name``; ``ValueError`` lists the valid names."""
     for t, presets in _families().items():
         if task in (None, t) and name in presets:
-            return presets[name]
+            preset = presets[name]
+            return preset() if callable(preset) else preset
     raise ValueError(f"unknown preset {name!r}; valid: {preset_names(task)}")
 
 

@@ -32,7 +32,9 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; valid: {sorted(names)}")
+        raise ValueError(
+            f"{cls.__name__}: unknown keys {unknown}; valid: {sorted(names)}"
+        )
     kwargs = {}
     for key, value in data.items():
         typ = hints[key]
@@ -114,6 +116,8 @@ def _set(obj: Any, path: list[str], text: str, key: str) -> Any:
             raise ValueError(f"--set {key}: {path[0]!r} has no fields")
         return dataclasses.replace(obj, **{path[0]: _set(current, path[1:], text, key)})
     if dataclasses.is_dataclass(current):
-        raise ValueError(f"--set {key}: {path[0]!r} is a section; name one of its fields")
+        raise ValueError(
+            f"--set {key}: {path[0]!r} is a section; name one of its fields"
+        )
     typ = typing.get_type_hints(type(obj))[path[0]]
     return dataclasses.replace(obj, **{path[0]: _parse(text, typ, key)})

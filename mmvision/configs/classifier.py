@@ -62,6 +62,8 @@ class ModelConfig:
             (average of per-modality softmax outputs over present modalities).
         modality_dropout: rate of ``ModalityDropout`` between the image and the
             text modality while training (0 disables it).
+        text_dropout: the text modality's own rate (default: ``modality_dropout``);
+            higher than the image's keeps the model good when text is missing.
         hidden_units: width of the Dense block after fusion (0: none).
         dropout: dropout after the fused Dense block.
     """
@@ -75,6 +77,7 @@ class ModelConfig:
     share_text_tower: bool = False
     fusion: str = "concat"
     modality_dropout: float = 0.0
+    text_dropout: float | None = None
     hidden_units: int = 256
     dropout: float = 0.3
 
@@ -109,8 +112,9 @@ class ClassifierConfig:
 def _study(name, image, text, optimizer, batch, lr, **model) -> ClassifierConfig:
     return ClassifierConfig(
         preset=name,
-        data=DataConfig(image_size=300, val_fraction=0.02, test_fraction=0.02,
-                        augment="flip"),
+        data=DataConfig(
+            image_size=300, val_fraction=0.02, test_fraction=0.02, augment="flip"
+        ),
         model=ModelConfig(
             image_tower=image,
             image_weights="imagenet" if image else None,
@@ -119,8 +123,13 @@ def _study(name, image, text, optimizer, batch, lr, **model) -> ClassifierConfig
             text_dim=512,
             **model,
         ),
-        train=TrainConfig(epochs=30, batch_size=batch, optimizer=optimizer,
-                          learning_rate=lr, verbose=1),
+        train=TrainConfig(
+            epochs=30,
+            batch_size=batch,
+            optimizer=optimizer,
+            learning_rate=lr,
+            verbose=1,
+        ),
     )
 
 
@@ -148,8 +157,13 @@ PRESETS: dict[str, ClassifierConfig] = {
         _demo("demo_image", text_tower=None),
         _demo("demo_text_bow", image_tower=None),
         _demo("demo_text_minilm", image_tower=None, text_tower="minilm"),
-        _demo("demo_fused", modality_dropout=0.4),
-        _demo("demo_fused_minilm", text_tower="minilm", modality_dropout=0.4),
+        _demo("demo_fused", modality_dropout=0.2, text_dropout=0.5),
+        _demo(
+            "demo_fused_minilm",
+            text_tower="minilm",
+            modality_dropout=0.2,
+            text_dropout=0.5,
+        ),
         _demo("demo_late_fusion", fusion="late"),
     ]
 }
@@ -158,5 +172,7 @@ PRESETS: dict[str, ClassifierConfig] = {
 def get_preset(name: str) -> ClassifierConfig:
     """The preset called ``name``; ``ValueError`` lists the valid names."""
     if name not in PRESETS:
-        raise ValueError(f"unknown classifier preset {name!r}; valid: {sorted(PRESETS)}")
+        raise ValueError(
+            f"unknown classifier preset {name!r}; valid: {sorted(PRESETS)}"
+        )
     return dataclasses.replace(PRESETS[name])

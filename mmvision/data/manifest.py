@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -130,3 +131,48 @@ def validate_manifest(df: pd.DataFrame) -> None:
     dup = df["id"][df["id"].duplicated()]
     if len(dup):
         raise ValueError(f"Manifest has duplicate ids, e.g. {list(dup[:5])}")
+
+
+def read_manifest(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """A validated Manifest from a DataFrame, a ``.parquet`` or a ``.jsonl`` file.
+
+    Raises:
+        ValueError: the file is missing, of another kind, or not a Manifest
+            (the message names the file).
+    """
+    if isinstance(source, pd.DataFrame):
+        df = source
+    else:
+        path = str(source)
+        if not os.path.exists(path):
+            raise ValueError(f"manifest file not found: {path}")
+        if path.endswith(".parquet"):
+            df = pd.read_parquet(path)
+        elif path.endswith((".jsonl", ".json")):
+            df = pd.read_json(path, lines=path.endswith(".jsonl"), dtype=False)
+        else:
+            raise ValueError(f"{path}: manifest must be .parquet or .jsonl")
+        for col in LIST_COLUMNS:
+            if col in df.columns:
+                df[col] = df[col].map(lambda v: [] if v is None else list(v))
+        try:
+            validate_manifest(df)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    validate_manifest(df)
+    return df.reset_index(drop=True)
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Writes a Manifest as ``.parquet`` or ``.jsonl``, atomically."""
+    from mmvision.utils import atomic_path
+
+    validate_manifest(df)
+    path = str(path)
+    if not path.endswith((".parquet", ".jsonl")):
+        raise ValueError(f"{path}: a manifest file must end in .parquet or .jsonl")
+    with atomic_path(path, suffix=os.path.splitext(path)[1]) as tmp:
+        if path.endswith(".parquet"):
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)

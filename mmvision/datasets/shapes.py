@@ -548,9 +548,7 @@ def sample_world(cfg: WorldConfig) -> list[dict[str, Any]]:
                 "label_name": CLASSES[label],
                 "source": source,
                 "query": query,
-                "background": {
-                    k: scene["background"][k] for k in ("kind", "colour")
-                },
+                "background": {k: scene["background"][k] for k in ("kind", "colour")},
                 "objects": [
                     {k: o[k] for k in ("shape", "colour", "size", "cx", "cy", "bbox")}
                     for o in scene["objects"]

@@ -25,7 +25,9 @@ class ModalityDropout(keras.layers.Layer):
     image), the layer itself does not force drops.
 
     Args:
-        rate: probability in ``[0, 1]`` of dropping each modality.
+        rate: probability in ``[0, 1]`` of dropping each modality, or one
+            probability per modality (e.g. drop the text more often than the
+            image so the model stays good when text is missing).
         seed: optional int seed of the random draws.
 
     Example:
@@ -36,11 +38,21 @@ class ModalityDropout(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, rate: float = 0.2, seed: int | None = None, **kwargs):
+    def __init__(
+        self, rate: float | list[float] = 0.2, seed: int | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
-        if not 0.0 <= float(rate) <= 1.0:
-            raise ValueError(f"ModalityDropout: rate must be in [0, 1], got {rate!r}")
-        self.rate = float(rate)
+        rates = list(rate) if isinstance(rate, (list, tuple)) else [rate]
+        if not rates or not all(0.0 <= float(r) <= 1.0 for r in rates):
+            raise ValueError(
+                f"ModalityDropout: rate must be in [0, 1] (or a list of such), "
+                f"got {rate!r}"
+            )
+        self.rate = (
+            [float(r) for r in rates]
+            if isinstance(rate, (list, tuple))
+            else float(rate)
+        )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -54,15 +66,22 @@ class ModalityDropout(keras.layers.Layer):
                 "ModalityDropout expects a list of modality tensors, got input "
                 f"shape {input_shape!r}"
             )
+        if isinstance(self.rate, list) and len(self.rate) != len(input_shape):
+            raise ValueError(
+                f"ModalityDropout: {len(self.rate)} rates for {len(input_shape)} "
+                "modalities"
+            )
         self.built = True
 
     def call(self, inputs, training=False):
         inputs = list(inputs)
         num = len(inputs)
-        if not training or self.rate == 0.0 or num < 2:
+        rates = self.rate if isinstance(self.rate, list) else [self.rate] * num
+        if not training or max(rates) == 0.0 or num < 2:
             return inputs
         batch = ops.shape(inputs[0])[0]
-        drop = keras.random.uniform((batch, num), seed=self.seed_generator) < self.rate
+        draws = keras.random.uniform((batch, num), seed=self.seed_generator)
+        drop = draws < ops.convert_to_tensor([rates], dtype=draws.dtype)
         all_dropped = ops.all(drop, axis=1, keepdims=True)
         rescue = keras.random.randint((batch,), 0, num, seed=self.seed_generator)
         rescue = ops.cast(ops.one_hot(rescue, num), "bool")

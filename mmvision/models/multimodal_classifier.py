@@ -69,6 +69,7 @@ def build_multimodal_classifier(
     share_text_tower: bool = False,
     fusion: str = "concat",
     modality_dropout: float = 0.0,
+    text_dropout: float | None = None,
     hidden_units: int = 256,
     dropout: float = 0.3,
     seed: int | None = None,
@@ -94,6 +95,8 @@ def build_multimodal_classifier(
         share_text_tower: one tower (one vocabulary) for every field.
         fusion: ``"concat"`` or ``"late"``.
         modality_dropout: ``ModalityDropout`` rate between image and text.
+        text_dropout: the text modality's rate if different (e.g. 0.5 with
+            ``modality_dropout=0.2``: text is dropped more often than pixels).
         hidden_units: Dense width after concatenation (0 for none).
         dropout: dropout rate after that Dense.
         seed: seed of the dropout layers.
@@ -166,9 +169,11 @@ def build_multimodal_classifier(
             presence = ModalityPresence(name=f"{f}_present")(x)
             parts.append(PresenceGate(name=f"{f}_gate")([towers[f](x), presence]))
             presences.append(presence)
-        text = parts[0] if len(parts) == 1 else keras.layers.Concatenate(
-            name="text_features"
-        )(parts)
+        text = (
+            parts[0]
+            if len(parts) == 1
+            else keras.layers.Concatenate(name="text_features")(parts)
+        )
         any_text = (
             presences[0]
             if len(presences) == 1
@@ -178,19 +183,24 @@ def build_multimodal_classifier(
 
     names = list(modalities)
     feats = [modalities[m][0] for m in names]
-    if modality_dropout > 0 and len(feats) > 1:
-        feats = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(
-            feats
-        )
+    rates = [
+        text_dropout if (m == "text" and text_dropout is not None) else modality_dropout
+        for m in names
+    ]
+    if max(rates) > 0 and len(feats) > 1:
+        rate = rates if len(set(rates)) > 1 else rates[0]
+        feats = ModalityDropout(rate, seed=seed, name="modality_dropout")(feats)
 
     if fusion == "concat":
-        x = feats[0] if len(feats) == 1 else keras.layers.Concatenate(name="fusion")(
-            feats
+        x = (
+            feats[0]
+            if len(feats) == 1
+            else keras.layers.Concatenate(name="fusion")(feats)
         )
         if hidden_units:
-            x = keras.layers.Dense(hidden_units, activation="relu", name=FUSED_EMBEDDING)(
-                x
-            )
+            x = keras.layers.Dense(
+                hidden_units, activation="relu", name=FUSED_EMBEDDING
+            )(x)
             x = keras.layers.Dropout(dropout, seed=seed, name="fused_dropout")(x)
         else:
             x = keras.layers.Identity(name=FUSED_EMBEDDING)(x)
@@ -200,14 +210,14 @@ def build_multimodal_classifier(
         for m, f in zip(names, feats):
             h = f
             if hidden_units:
-                h = keras.layers.Dense(hidden_units, activation="relu", name=f"{m}_hidden")(
-                    h
-                )
+                h = keras.layers.Dense(
+                    hidden_units, activation="relu", name=f"{m}_hidden"
+                )(h)
                 h = keras.layers.Dropout(dropout, seed=seed, name=f"{m}_dropout")(h)
             probs.append(
-                keras.layers.Dense(num_classes, activation="softmax", name=f"{m}_probs")(
-                    h
-                )
+                keras.layers.Dense(
+                    num_classes, activation="softmax", name=f"{m}_probs"
+                )(h)
             )
         presence = [modalities[m][1] for m in names]
         outputs = LateFusion(name=OUTPUT)(probs + presence)
@@ -246,7 +256,9 @@ def input_fields(model: keras.Model) -> list[str]:
     return [t.name for t in model.inputs]
 
 
-def drop_modality(features: dict[str, tf.Tensor], modality: str) -> dict[str, tf.Tensor]:
+def drop_modality(
+    features: dict[str, tf.Tensor], modality: str
+) -> dict[str, tf.Tensor]:
     """Features with a modality removed as the data would lack it.
 
     ``"text"`` empties every text field; ``"image"`` zeroes the pixels

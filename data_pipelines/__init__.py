@@ -1,0 +1,1 @@
+"""Dataset recipes: real formats -> manifests -> TFRecord shards (Apache Beam)."""

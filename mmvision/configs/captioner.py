@@ -1,0 +1,267 @@
+"""Captioner configs: dataclasses and named presets.
+
+A ``CaptionerConfig`` is enough to rerun a captioning run: it is written to
+the run directory's ``config.json`` (``to_dict``) and read back
+(``CaptionerConfig.from_dict``). Presets:
+
+- ``flickr8k_xception_lstm``: the reference setup. Xception ImageNet
+  features (2048-d, 299 px, pixels scaled to [-1, 1] inside the tower), cached
+  once; merge decoder (Dense 256 / Embedding 256 + LSTM 256); max length 32.
+- ``demo_captioner``: sized for a 2-core CPU on the demo world (64 px). No
+  ImageNet weights exist offline, so a ``small_cnn`` tower is trained end to
+  end with the caption loss (or set ``features.source`` to a classifier run
+  directory).
+- ``demo_captioner_features``: the decoder alone on cached features of a
+  feature source (set ``features.source`` to a run directory, e.g. a
+  ``demo_captioner`` or classifier run): cheap epochs, many of them.
+- ``demo_captioner_smoke``: trains in seconds; what the tests run.
+
+Example:
+>>> cfg = get_preset("demo_captioner")
+>>> cfg.model.units
+256
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class CaptionerDataConfig:
+    """Data settings.
+
+    Args:
+        image_size: side of the square images fed to the tower (pixels).
+        max_len: caption length in tokens (input and target sequences).
+        min_count: keep words seen at least this often in training captions.
+        max_vocab: vocabulary size cap (including the 4 reserved tokens).
+        batch_size: examples per batch (captions, or words in ``per_word``).
+    """
+
+    image_size: int = 299
+    max_len: int = 32
+    min_count: int = 1
+    max_vocab: int | None = None
+    batch_size: int = 64
+
+
+@dataclasses.dataclass
+class CaptionerFeaturesConfig:
+    """Where image features come from.
+
+    Args:
+        tower: image tower name (``mmvision.models.image_towers.NAMES``).
+        weights: ``"imagenet"``, ``None`` or a ``.h5`` path (the tower's).
+        source: a run directory (``model.keras`` holding a layer named
+            ``"image_tower"``, ``config.json`` with ``data.image_size``);
+            overrides ``tower`` / ``weights``.
+        end_to_end: train the tower with the caption loss from pixels
+            instead of caching features.
+        freeze_fraction: fraction of the tower's layers frozen (end to end).
+        cache_dir: feature cache directory (default ``$MMVISION_CACHE/features``
+            or ``~/.cache/mmvision/features``).
+        batch_size: images per batch when extracting features.
+    """
+
+    tower: str = "xception"
+    weights: str | None = "imagenet"
+    source: str | None = None
+    end_to_end: bool = False
+    freeze_fraction: float = 0.0
+    cache_dir: str | None = None
+    batch_size: int = 32
+
+
+@dataclasses.dataclass
+class CaptionerModelConfig:
+    """Merge decoder sizes (``mmvision.models.captioner.build_captioner``)."""
+
+    embed_dim: int = 256
+    units: int = 256
+    dropout: float = 0.5
+
+
+@dataclasses.dataclass
+class CaptionerTrainConfig:
+    """Training settings.
+
+    Args:
+        epochs: maximum epochs.
+        learning_rate: Adam learning rate.
+        per_word: train on the reference's per-word expansion table (one
+            example per word prefix) instead of sequence targets.
+        patience: early stopping on validation loss (0 = off).
+        seed: shuffling and initialisation seed.
+        evaluate: score the test split after training (``metrics.json``).
+    """
+
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    per_word: bool = False
+    patience: int = 3
+    seed: int = 0
+    evaluate: bool = True
+
+
+@dataclasses.dataclass
+class CaptionerDecodeConfig:
+    """Decoding settings: beam width (1 = greedy) and length normalisation.
+
+    ``length_penalty`` is alpha in ``score = sum(log p) / length ** alpha``.
+    """
+
+    beam: int = 3
+    length_penalty: float = 1.0
+    eval_split: str = "test"
+    grid_images: int = 12
+
+
+@dataclasses.dataclass
+class CaptionerConfig:
+    """A whole captioning run (see the module docstring)."""
+
+    name: str = "custom"
+    data: CaptionerDataConfig = dataclasses.field(default_factory=CaptionerDataConfig)
+    features: CaptionerFeaturesConfig = dataclasses.field(
+        default_factory=CaptionerFeaturesConfig
+    )
+    model: CaptionerModelConfig = dataclasses.field(
+        default_factory=CaptionerModelConfig
+    )
+    train: CaptionerTrainConfig = dataclasses.field(
+        default_factory=CaptionerTrainConfig
+    )
+    decode: CaptionerDecodeConfig = dataclasses.field(
+        default_factory=CaptionerDecodeConfig
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaptionerConfig:
+        """Builds a config from ``to_dict`` output; unknown keys are refused."""
+        d = dict(d)
+        kwargs: dict[str, Any] = {"name": d.pop("name", "custom")}
+        for f in dataclasses.fields(cls):
+            if f.name == "name":
+                continue
+            sub = d.pop(f.name, None) or {}
+            sub_cls = type(getattr(cls(), f.name))
+            valid = {x.name for x in dataclasses.fields(sub_cls)}
+            bad = sorted(set(sub) - valid)
+            if bad:
+                raise ValueError(
+                    f"unknown captioner config keys {f.name}.{bad}; valid: "
+                    f"{sorted(valid)}"
+                )
+            kwargs[f.name] = sub_cls(**sub)
+        if d:
+            raise ValueError(
+                f"unknown captioner config sections {sorted(d)}; valid: "
+                f"{[f.name for f in dataclasses.fields(cls)]}"
+            )
+        return cls(**kwargs)
+
+    def override(self, key: str, value: Any) -> CaptionerConfig:
+        """Sets ``section.field`` (e.g. ``"train.epochs"``) in place; returns self.
+
+        String values are converted to the field's current type
+        (``"3"`` -> 3, ``"none"`` -> None, ``"true"`` -> True).
+        """
+        section, _, field = key.partition(".")
+        sub = getattr(self, section, None)
+        if not field or sub is None or not dataclasses.is_dataclass(sub):
+            raise ValueError(
+                f"bad config key {key!r}; use section.field with section in "
+                f"{[f.name for f in dataclasses.fields(self) if f.name != 'name']}"
+            )
+        valid = [f.name for f in dataclasses.fields(sub)]
+        if field not in valid:
+            raise ValueError(f"unknown config key {key!r}; {section} has {valid}")
+        current = getattr(sub, field)
+        setattr(sub, field, _coerce(value, current))
+        return self
+
+
+def _coerce(value: Any, current: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    low = value.lower()
+    if low in ("none", "null"):
+        return None
+    if isinstance(current, bool):
+        if low in ("1", "true", "yes"):
+            return True
+        if low in ("0", "false", "no"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    return value
+
+
+def flickr8k_xception_lstm() -> CaptionerConfig:
+    """The reference: cached Xception features, LSTM 256 merge decoder."""
+    return CaptionerConfig(name="flickr8k_xception_lstm")
+
+
+def demo_captioner() -> CaptionerConfig:
+    """The demo world on a CPU: small_cnn trained end to end at 64 px."""
+    return CaptionerConfig(
+        name="demo_captioner",
+        data=CaptionerDataConfig(image_size=64, batch_size=64),
+        features=CaptionerFeaturesConfig(
+            tower="small_cnn", weights=None, end_to_end=True, batch_size=128
+        ),
+        train=CaptionerTrainConfig(epochs=5, learning_rate=2e-3, patience=2),
+        decode=CaptionerDecodeConfig(beam=3),
+    )
+
+
+def demo_captioner_features() -> CaptionerConfig:
+    """The decoder on cached features of ``features.source`` (a run directory)."""
+    return CaptionerConfig(
+        name="demo_captioner_features",
+        data=CaptionerDataConfig(image_size=64, batch_size=64),
+        features=CaptionerFeaturesConfig(
+            tower="small_cnn", weights=None, end_to_end=False, batch_size=128
+        ),
+        train=CaptionerTrainConfig(epochs=25, learning_rate=2e-3, patience=3),
+        decode=CaptionerDecodeConfig(beam=3),
+    )
+
+
+def demo_captioner_smoke() -> CaptionerConfig:
+    """Trains in seconds on a tiny world: what the tests use."""
+    return CaptionerConfig(
+        name="demo_captioner_smoke",
+        data=CaptionerDataConfig(image_size=32, max_len=16, batch_size=32),
+        features=CaptionerFeaturesConfig(
+            tower="small_cnn", weights=None, end_to_end=True, batch_size=64
+        ),
+        model=CaptionerModelConfig(embed_dim=32, units=32, dropout=0.2),
+        train=CaptionerTrainConfig(epochs=2, learning_rate=3e-3, patience=0),
+        decode=CaptionerDecodeConfig(beam=2, grid_images=4),
+    )
+
+
+PRESETS = {
+    "flickr8k_xception_lstm": flickr8k_xception_lstm,
+    "demo_captioner": demo_captioner,
+    "demo_captioner_features": demo_captioner_features,
+    "demo_captioner_smoke": demo_captioner_smoke,
+}
+
+
+def get_preset(name: str) -> CaptionerConfig:
+    """A fresh config of the preset ``name``; ``ValueError`` lists the names."""
+    if name not in PRESETS:
+        raise ValueError(
+            f"unknown captioner preset {name!r}; valid presets: {', '.join(PRESETS)}"
+        )
+    return PRESETS[name]()
