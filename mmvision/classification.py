@@ -153,6 +153,13 @@ def build_model(cfg: ClassifierConfig, data: ClassificationData):
         col = train[f]
         adapt[f] = [" ".join(v) if isinstance(v, list) else str(v) for v in col]
     m = cfg.model
+    if m.image_tower and m.freeze_fraction > 0 and not m.image_weights:
+        raise ValueError(
+            f"preset {cfg.preset!r} freezes {m.freeze_fraction:.0%} of a randomly "
+            "initialised image tower; give it trained weights with --set "
+            "model.image_weights=imagenet|<file.h5>|<run directory> (on the demo "
+            "world: the run directory of a demo_image run)"
+        )
     return build_multimodal_classifier(
         len(data.classes),
         image_tower=m.image_tower,

@@ -310,6 +310,26 @@ def cmd_data_build_records(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 
 
+def _add_train_args(p: argparse.ArgumentParser, preset: str, example: str) -> None:
+    """The options every ``mmvision train <task>`` command takes."""
+    p.add_argument("--preset", default=preset, help=f"default {preset}")
+    p.add_argument(
+        "--data", type=_existing_dir, help="dataset root (required unless --resume)"
+    )
+    p.add_argument("--out", type=_out_dir, required=True, help="run directory")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help=f"override a config value, e.g. {example}",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mmvision",
@@ -422,22 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_FORMATTER,
     )
-    p.add_argument("--preset", default="demo_fused", help="default demo_fused")
-    p.add_argument(
-        "--data", type=_existing_dir, help="dataset root (required unless --resume)"
-    )
-    p.add_argument("--out", type=_out_dir, required=True, help="run directory")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. model.text_tower=minilm",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint",
-    )
+    _add_train_args(p, "demo_fused", "model.text_tower=minilm")
     p.set_defaults(func=cmd_train_classifier)
 
     p = train_verbs.add_parser(
@@ -454,20 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_FORMATTER,
     )
-    p.add_argument("--preset", default="demo_captioner", help="default demo_captioner")
-    p.add_argument("--data", type=_existing_dir, help="Flickr8k root or demo world")
-    p.add_argument("--out", type=_out_dir, required=True, help="run directory")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. train.epochs=3",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint",
-    )
+    _add_train_args(p, "demo_captioner", "train.epochs=3")
     p.set_defaults(func=cmd_train_captioner)
 
     # mmvision caption RUN IMAGE...

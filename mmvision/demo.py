@@ -46,6 +46,12 @@ _BENCHMARKS = [
         "bench_classifier.py",
         ["--runs", "{out}/runs/classifier"],
     ),
+    (
+        3,
+        "captioning: CNN-LSTM merge decoder, beam search, BLEU/ROUGE-L/CIDEr-D",
+        "bench_captioning.py",
+        ["--work", "{out}/runs/captioning"],
+    ),
 ]
 
 

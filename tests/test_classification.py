@@ -242,3 +242,72 @@ def test_overrides_parse_types_and_reject_unknown_keys():
             configs.apply_overrides(cfg, [bad])
     with pytest.raises(ValueError, match="unknown keys"):
         configs.from_dict(ClassifierConfig, {"bogus": 1})
+
+
+def test_pretrained_frozen_image_tower_from_another_run(
+    trained_run, demo_world, tmp_path, capsys
+):
+    import keras
+    import numpy as np
+
+    import mmvision.models  # noqa: F401
+
+    # Without weights the preset would freeze a random tower: refused.
+    code = cli.main(
+        [
+            "train",
+            "classifier",
+            "--preset",
+            "demo_fused_pretrained",
+            "--data",
+            str(demo_world),
+            "--out",
+            str(tmp_path / "a"),
+            *SMALL,
+        ]
+    )
+    assert code == 2 and "model.image_weights" in capsys.readouterr().err
+    run = tmp_path / "b"
+    code = cli.main(
+        [
+            "train",
+            "classifier",
+            "--preset",
+            "demo_fused_pretrained",
+            "--data",
+            str(demo_world),
+            "--out",
+            str(run),
+            *SMALL,
+            "--set",
+            "train.epochs=1",
+            "--set",
+            f"model.image_weights={trained_run}",
+        ]
+    )
+    assert code == 0
+    source = keras.saving.load_model(trained_run / "model.keras").get_layer(
+        "image_tower"
+    )
+    tower = keras.saving.load_model(run / "model.keras").get_layer("image_tower")
+    for a, b in zip(source.get_weights(), tower.get_weights()):
+        np.testing.assert_array_equal(a, b)  # copied, and frozen while training
+    # A tower of another size does not fit and is named.
+    code = cli.main(
+        [
+            "train",
+            "classifier",
+            "--preset",
+            "demo_fused_pretrained",
+            "--data",
+            str(demo_world),
+            "--out",
+            str(tmp_path / "c"),
+            *SMALL,
+            "--set",
+            "data.image_size=48",
+            "--set",
+            f"model.image_weights={trained_run}",
+        ]
+    )
+    assert code == 2 and "trained at 32 px" in capsys.readouterr().err

@@ -52,7 +52,8 @@ class ModelConfig:
 
     Args:
         image_tower: a name of ``image_towers.NAMES`` or ``None`` (text-only).
-        image_weights: ``None``, ``"imagenet"`` or a weights file.
+        image_weights: ``None``, ``"imagenet"``, a weights file, or a run
+            directory whose image tower is copied (``demo_fused_pretrained``).
         freeze_fraction: fraction of the image backbone's layers frozen.
         text_tower: a spec of ``text_towers`` or ``None`` (image-only).
         text_dim: output width of each text tower.
@@ -158,13 +159,22 @@ PRESETS: dict[str, ClassifierConfig] = {
         _demo("demo_text_bow", image_tower=None),
         _demo("demo_text_minilm", image_tower=None, text_tower="minilm"),
         _demo("demo_fused", modality_dropout=0.2, text_dropout=0.5),
+        # The study's recipe on the demo world: a pre-trained image tower,
+        # frozen. No ImageNet weights exist offline, so the tower of an
+        # image-only run stands in: --set model.image_weights=RUN_DIR.
+        _demo(
+            "demo_fused_pretrained",
+            modality_dropout=0.2,
+            text_dropout=0.5,
+            freeze_fraction=1.0,
+        ),
         _demo(
             "demo_fused_minilm",
             text_tower="minilm",
             modality_dropout=0.2,
             text_dropout=0.5,
         ),
-        _demo("demo_late_fusion", fusion="late"),
+        _demo("demo_late_fusion", fusion="late", freeze_fraction=1.0),
     ]
 }
 

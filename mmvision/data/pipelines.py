@@ -204,6 +204,17 @@ class _ImageSpec:
             deterministic=self.deterministic,
         )
 
+    def load_trusted(self, elem, keep, stored=None):
+        """Decodes a record's JPEG (written by the builder) and resizes it."""
+        out = {k: v for k, v in elem.items() if k in keep and k != "image"}
+        img = tf.io.decode_jpeg(elem["image"], channels=3)
+        if self.crop != "random" and tuple(stored or ()) != self.size:
+            img = images.resize_image(
+                img, self.size, self.crop, antialias=self.antialias
+            )
+        out["image"] = img
+        return out
+
     def finish_one(self, image, seed):
         """Random crop, augmentation and normalisation of one loaded image."""
         image = tf.cast(image, tf.float32)
@@ -406,14 +417,22 @@ def classification_dataset(
         if shuffle and not cache:
             ds = ds.shuffle(max(n_items, 1), seed=seed, reshuffle_each_iteration=True)
     keep = set(fields) | {"label", "image"}
-    ds = ds.map(
-        _nc(lambda e: {k: v for k, v in e.items() if k in keep or k == "image_path"})
-    )
     if from_records:
-        ds = spec.load(ds, bytes_key="image", path_key="image_path", stored=stored)
+        # Shards hold images the Beam builder already decoded, validated and
+        # re-encoded as JPEG: a plain parallel decode, no fallback cascade.
+        ds = ds.map(
+            _nc(lambda e: spec.load_trusted(e, keep, stored)),
+            num_parallel_calls=spec.npc,
+            deterministic=spec.deterministic,
+        )
     else:
+        ds = ds.map(
+            _nc(
+                lambda e: {k: v for k, v in e.items() if k in keep or k == "image_path"}
+            )
+        )
         ds = spec.load(ds)
-    ds = ds.map(_nc(lambda e: {k: v for k, v in e.items() if k in keep}))
+        ds = ds.map(_nc(lambda e: {k: v for k, v in e.items() if k in keep}))
     spec.compute_mean_std(ds, ["image"], stats_max_images)
     ds = _cache_and_shuffle(ds, cache, shuffle, shuffle_buffer, seed, n_items)
 
@@ -428,9 +447,19 @@ def classification_dataset(
             label = tf.one_hot(label, int(num_classes), dtype=tf.float32)
         return feats, label
 
-    ds = _with_seeds(ds, seed, spec.random).map(
-        _nc(finish), num_parallel_calls=num_parallel_calls, deterministic=deterministic
-    )
+    if spec.random:
+        ds = _with_seeds(ds, seed).map(
+            _nc(finish),
+            num_parallel_calls=num_parallel_calls,
+            deterministic=deterministic,
+        )
+    else:  # no per-element seeds needed: skip the zip (a per-element cost)
+        no_seed = tf.zeros([2], tf.int32)
+        ds = ds.map(
+            _nc(lambda e: finish(e, no_seed)),
+            num_parallel_calls=num_parallel_calls,
+            deterministic=deterministic,
+        )
     return _finish(
         ds,
         batch_size=batch_size,

@@ -32,6 +32,7 @@ model.fit(train_ds, validation_data=val_ds, epochs=5)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -83,7 +84,9 @@ def build_multimodal_classifier(
             text-only model.
         image_size: square input side; the ``image`` input takes raw pixels
             in ``[0, 255]``.
-        image_weights, freeze_fraction: passed to ``image_towers.get``.
+        image_weights: ``None``, ``"imagenet"``, a ``.h5`` file, or a run
+            directory whose ``image_tower`` weights are copied.
+        freeze_fraction: fraction of the image backbone's layers frozen.
         text_fields: text inputs, any of ``title``, ``description``, ``tags``;
             empty (or ``text_tower=None``) for an image-only model.
         text_tower: a ``text_towers`` spec (``bow``, ``lstm``, ``minilm``,
@@ -126,13 +129,7 @@ def build_multimodal_classifier(
     if image_tower:
         image = keras.Input((image_size, image_size, 3), name="image")
         inputs["image"] = image
-        tower = image_towers.get(
-            image_tower,
-            input_shape=(image_size, image_size, 3),
-            weights=image_weights,
-            freeze_fraction=freeze_fraction,
-            name=IMAGE_TOWER,
-        )
+        tower = _image_tower(image_tower, image_size, image_weights, freeze_fraction)
         presence = ModalityPresence(name="image_present")(image)
         feats = PresenceGate(name="image_gate")([tower(image), presence])
         modalities["image"] = (feats, presence)
@@ -222,6 +219,38 @@ def build_multimodal_classifier(
         presence = [modalities[m][1] for m in names]
         outputs = LateFusion(name=OUTPUT)(probs + presence)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _image_tower(
+    name: str, image_size: int, weights: Any, freeze_fraction: float
+) -> keras.Model:
+    """``image_towers.get``, plus weights taken from another run's image tower.
+
+    ``weights`` may be a run directory (classifier or captioner): its
+    ``image_tower`` layer must be the same tower at the same size; its weights
+    are copied (the demo world's stand-in for ImageNet pre-training).
+    """
+    import os
+
+    shape = (image_size, image_size, 3)
+    if weights is None or not os.path.isdir(os.fspath(weights)):
+        return image_towers.get(
+            name, input_shape=shape, weights=weights,
+            freeze_fraction=freeze_fraction, name=IMAGE_TOWER,
+        )  # fmt: skip
+    from mmvision.features import _tower_from_run
+
+    source, size, _ = _tower_from_run(Path(weights), image_size)
+    tower = image_towers.get(name, input_shape=shape, weights=None, name=IMAGE_TOWER)
+    theirs, ours = source.get_weights(), tower.get_weights()
+    if [w.shape for w in theirs] != [w.shape for w in ours]:
+        raise ValueError(
+            f"image weights {weights}: its image_tower is not a {name!r} tower at "
+            f"{image_size} px (weight shapes differ)"
+        )
+    tower.set_weights(theirs)
+    image_towers.freeze_layers(tower.get_layer("backbone"), freeze_fraction)
+    return tower
 
 
 def _concat_texts(adapt: Mapping[str, Iterable[str]], fields: Sequence[str]):
