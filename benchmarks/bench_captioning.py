@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, parser, print_table, write_results
+from _common import parser, print_table, write_results
 
 from mmvision import captioning
 from mmvision.configs.captioner import get_preset
@@ -250,7 +250,7 @@ def main(argv=None) -> None:
     ]
     captions = {r["id"]: r["caption"] for r in rows}
     named = named_fraction(captions, shapes.load_ground_truth(world))
-    results_dir = ROOT / "benchmarks" / "results"
+    results_dir = Path(args.out).parent  # captions_test.jsonl beside the JSON
     write_text_atomic(
         results_dir / "captions_test.jsonl",
         "".join(
