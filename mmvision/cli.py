@@ -330,6 +330,14 @@ def _add_train_args(p: argparse.ArgumentParser, preset: str, example: str) -> No
     )
 
 
+def _verbs(groups, name: str, help: str):
+    """A ``mmvision <name> <verb>`` group; returns its verb subparsers."""
+    group = groups.add_parser(name, help=help)
+    verbs = group.add_subparsers(dest="verb", metavar="<verb>", parser_class=_Parser)
+    verbs.required = True
+    return verbs
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mmvision",
@@ -348,11 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups.required = True
 
     # mmvision data ...
-    data = groups.add_parser("data", help="dataset tools: the demo world, readers")
-    data_verbs = data.add_subparsers(
-        dest="verb", metavar="<verb>", parser_class=_Parser
-    )
-    data_verbs.required = True
+    data_verbs = _verbs(groups, "data", help="dataset tools: the demo world, readers")
     p = data_verbs.add_parser(
         "demo",
         help="render the demo world in the real dataset layouts",
@@ -422,17 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_build_records)
 
     # mmvision train ...
-    train = groups.add_parser("train", help="train a model into a run directory")
-    train_verbs = train.add_subparsers(
-        dest="verb", metavar="<verb>", parser_class=_Parser
-    )
-    train_verbs.required = True
+    train_verbs = _verbs(groups, "train", help="train a model into a run directory")
     p = train_verbs.add_parser(
         "classifier",
         help="train a multimodal (image + text) classifier",
         description=(
             "Train a multimodal classifier. Presets: demo_image, demo_text_bow,\n"
-            "demo_text_minilm, demo_fused, demo_fused_minilm, demo_late_fusion,\n"
+            "demo_text_minilm, demo_fused, demo_fused_pretrained,\n"
+            "demo_fused_minilm, demo_late_fusion,\n"
             "webvision_* (the WebVision study's models)."
         ),
         epilog=(
@@ -509,11 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     # mmvision demo ...
-    demo = groups.add_parser("demo", help="the end-to-end demo")
-    demo_verbs = demo.add_subparsers(
-        dest="verb", metavar="<verb>", parser_class=_Parser
-    )
-    demo_verbs.required = True
+    demo_verbs = _verbs(groups, "demo", help="the end-to-end demo")
     p = demo_verbs.add_parser(
         "run",
         help="run the end-to-end demo on the demo world",
