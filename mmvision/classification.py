@@ -181,15 +181,26 @@ def build_model(cfg: ClassifierConfig, data: ClassificationData):
     )
 
 
-def compile_model(model, cfg: ClassifierConfig) -> None:
+LR_SCHEDULES = ("plateau", "cosine")
+
+
+def compile_model(model, cfg: ClassifierConfig, steps_per_epoch: int = 1) -> None:
+    """Compiles with the config's optimizer; ``"cosine"`` decays per step."""
     import keras
 
+    t = cfg.train
+    if t.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"unknown train.lr_schedule {t.lr_schedule!r}; valid: {list(LR_SCHEDULES)}"
+        )
+    lr: Any = t.learning_rate
+    if t.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            t.learning_rate, decay_steps=max(1, int(t.epochs * steps_per_epoch))
+        )
     try:
         optimizer = keras.optimizers.get(
-            {
-                "class_name": cfg.train.optimizer,
-                "config": {"learning_rate": cfg.train.learning_rate},
-            }
+            {"class_name": t.optimizer, "config": {"learning_rate": lr}}
         )
     except ValueError:
         raise ValueError(
@@ -204,52 +215,6 @@ def compile_model(model, cfg: ClassifierConfig) -> None:
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
         ],
     )
-
-
-def _checkpoint_callback(run: Path, state: dict[str, Any]):
-    import keras
-
-    ckpt_dir = run / runs.CHECKPOINTS
-
-    class RunCheckpoint(keras.callbacks.Callback):
-        """Saves last (model + optimizer) and best weights atomically per epoch."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            val = float(logs.get("val_loss", np.inf))
-            if val < state["best_val_loss"]:
-                state["best_val_loss"] = val
-                state["best_epoch"] = epoch + 1
-                runs.save_weights_atomic(self.model, ckpt_dir / "best.weights.h5")
-            runs.save_model_atomic(self.model, ckpt_dir / "last.keras")
-            state["epoch"] = epoch + 1
-            from mmvision.utils import write_json_atomic
-
-            write_json_atomic(ckpt_dir / "state.json", state)
-
-    return RunCheckpoint()
-
-
-def _load_checkpoint(run: Path):
-    import keras
-
-    import mmvision.layers  # noqa: F401  (registers the layers)
-
-    ckpt = run / runs.CHECKPOINTS / "last.keras"
-    state_path = run / runs.CHECKPOINTS / "state.json"
-    try:
-        model = keras.saving.load_model(ckpt)
-    except Exception as e:  # a truncated or foreign file: never a fresh start
-        raise runs.RunError(
-            f"corrupt checkpoint {ckpt}: {type(e).__name__}: {e}"
-        ) from None
-    try:
-        state = json.loads(state_path.read_text())
-        int(state["epoch"])
-    except Exception as e:
-        raise runs.RunError(f"corrupt checkpoint state {state_path}: {e}") from None
-    return model, state
 
 
 def train_classifier(
@@ -271,9 +236,10 @@ def train_classifier(
 
     if resume:
         cfg = from_dict(ClassifierConfig, runs.read_config(run))
-        model, state = _load_checkpoint(run)  # before any slow work: fail fast
+        model, state = runs.load_checkpoint(run)  # before any slow work: fail fast
         data_dir = data_dir or runs.read_info(run)["data_dir"]
     data = load_data(cfg, data_dir)
+    train_ds = make_dataset(cfg, data.split("train"), training=True)
     if not resume:
         from mmvision.utils import write_json_atomic
 
@@ -281,21 +247,32 @@ def train_classifier(
         runs.write_info(run, data_dir)
         write_json_atomic(run / "classes.json", data.classes)
         model = build_model(cfg, data)
-        compile_model(model, cfg)
-        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0}
-    train_ds = make_dataset(cfg, data.split("train"), training=True)
+        steps = runs.optimizer_steps_per_epoch(
+            train_ds, len(data.split("train")), cfg.train.batch_size
+        )
+        compile_model(model, cfg, steps)
+        state = runs.new_state()
     val_ds = make_dataset(cfg, data.split("val"), training=False)
     t = cfg.train
     callbacks = [
+        runs.learning_rate_log(),  # first, so that the CSV history has the column
         keras.callbacks.CSVLogger(str(run / runs.HISTORY), append=resume),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=t.early_stopping_patience
-        ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=t.reduce_lr_factor, patience=t.reduce_lr_patience
-        ),
-        _checkpoint_callback(run, state),
     ]
+    if t.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=t.early_stopping_patience
+            )
+        )
+    if t.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss",
+                factor=t.reduce_lr_factor,
+                patience=t.reduce_lr_patience,
+            )
+        )
+    callbacks.append(runs.checkpoint_callback(run, state))
     t0 = time.perf_counter()
     if state["epoch"] < t.epochs:
         model.fit(
@@ -308,10 +285,7 @@ def train_classifier(
             shuffle=False,  # the pipeline shuffles
         )
     train_seconds = time.perf_counter() - t0
-    best = run / runs.CHECKPOINTS / "best.weights.h5"
-    if best.exists():
-        model.load_weights(best)
-    runs.save_model_atomic(model, run / runs.MODEL)
+    runs.save_best_model(model, run)
     results = {}
     for split in ("val", "test"):
         ds = make_dataset(cfg, data.split(split), training=False)

@@ -8,6 +8,7 @@ plots (``*.png``) and ``report.html``. Every file is written atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,103 @@ def save_model_atomic(model: Any, path: str | os.PathLike) -> None:
 def save_weights_atomic(model: Any, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
+
+
+BEST_WEIGHTS = "best.weights.h5"
+STATE = "state.json"
+
+
+def new_state() -> dict[str, Any]:
+    """The checkpoint state of a run that has not trained yet."""
+    return {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0}
+
+
+def optimizer_steps_per_epoch(dataset: Any, n_examples: int, batch_size: int) -> int:
+    """Optimizer iterations one ``model.fit`` epoch over ``dataset`` takes.
+
+    ``ceil(n_examples / batch_size)`` batches, plus one where the dataset's
+    length is unknown (a ``filter`` for undecodable images, length buckets):
+    Keras 3 then ends each epoch with a train step on an empty batch, which
+    counts as an iteration. Learning-rate schedules that decay over the run
+    (``CosineDecay``) need the true count to reach their end on the last step.
+    """
+    import tensorflow as tf
+
+    steps = max(1, math.ceil(int(n_examples) / int(batch_size)))
+    unknown = int(dataset.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY)
+    return steps + int(unknown)
+
+
+def checkpoint_callback(run: str | os.PathLike, state: dict[str, Any]) -> Any:
+    """A Keras callback keeping ``run/checkpoints`` current after every epoch.
+
+    Saves the last model (with optimizer state, for ``--resume``) as
+    ``last.keras``, the weights of the lowest ``val_loss`` so far as
+    ``best.weights.h5`` and ``state`` (epoch, best_val_loss, best_epoch,
+    updated in place) as ``state.json``, each atomically.
+    """
+    import keras
+
+    ckpt_dir = Path(run) / CHECKPOINTS
+
+    class RunCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            val = float(logs.get("val_loss", np.inf))
+            if val < state["best_val_loss"]:
+                state["best_val_loss"] = val
+                state["best_epoch"] = epoch + 1
+                save_weights_atomic(self.model, ckpt_dir / BEST_WEIGHTS)
+            save_model_atomic(self.model, ckpt_dir / "last.keras")
+            state["epoch"] = epoch + 1
+            write_json_atomic(ckpt_dir / STATE, state)
+
+    return RunCheckpoint()
+
+
+def learning_rate_log() -> Any:
+    """A Keras callback adding the optimizer's current learning rate to the
+    epoch logs (list it before a ``CSVLogger`` to get the column)."""
+    import keras
+
+    class LearningRateLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                lr = self.model.optimizer.learning_rate
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+
+    return LearningRateLog()
+
+
+def load_checkpoint(run: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """``(model, state)`` from ``run/checkpoints``; a corrupt or truncated
+    checkpoint is a ``RunError`` naming the file, never a fresh start."""
+    import keras
+
+    import mmvision.layers  # noqa: F401  (registers the layers)
+
+    ckpt = Path(run) / CHECKPOINTS / "last.keras"
+    state_path = Path(run) / CHECKPOINTS / STATE
+    try:
+        model = keras.saving.load_model(ckpt)
+    except Exception as e:  # a truncated or foreign file: never a fresh start
+        raise RunError(f"corrupt checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+    try:
+        state = json.loads(state_path.read_text())
+        int(state["epoch"])
+    except Exception as e:
+        raise RunError(f"corrupt checkpoint state {state_path}: {e}") from None
+    return model, state
+
+
+def save_best_model(model: Any, run: str | os.PathLike) -> None:
+    """Loads the best checkpointed weights (when there are any) into ``model``
+    and saves it as ``run/model.keras``."""
+    best = Path(run) / CHECKPOINTS / BEST_WEIGHTS
+    if best.exists():
+        model.load_weights(best)
+    save_model_atomic(model, Path(run) / MODEL)
 
 
 INFO = "run_info.json"

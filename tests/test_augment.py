@@ -18,6 +18,9 @@ OPS = {
     "resized_crop": functools.partial(A.random_resized_crop, p=0.7),
     "jitter": functools.partial(A.color_jitter, p=0.8),
     "rotation": functools.partial(A.random_rotation, p=0.9),
+    "vertical_flip": functools.partial(A.random_vertical_flip, p=0.5),
+    "rot90": functools.partial(A.random_rot90, p=0.8),
+    "dihedral": A.get("dihedral"),
     "siamese": A.get("siamese"),
     "deep_ranking": A.get("deep_ranking"),
 }
@@ -49,6 +52,26 @@ def test_flip_probability_extremes_and_rate():
     assert 70 <= n <= 130  # Binomial(200, 0.5): ~7 sigma band
     with pytest.raises(ValueError, match="probability"):
         A.random_flip(IMG, p=1.5)
+
+
+def test_dihedral_ops_are_exact_symmetries():
+    np.testing.assert_array_equal(
+        A.random_vertical_flip(IMG, p=1.0, seed=SEED).numpy(), IMG[::-1]
+    )
+    np.testing.assert_array_equal(A.random_rot90(IMG, p=0.0, seed=SEED).numpy(), IMG)
+    turns = [np.rot90(IMG, k) for k in range(4)]
+    seen = set()
+    for i in range(40):
+        out = A.random_rot90(IMG, p=1.0, seed=[i, 3]).numpy()
+        k = [j for j, t in enumerate(turns) if np.array_equal(out, t)]
+        assert len(k) == 1  # always exactly one quarter turn, no interpolation
+        seen.add(k[0])
+    assert seen == {0, 1, 2, 3}
+    # The preset reaches all 8 symmetries of the square and only those.
+    group = {np.ascontiguousarray(f(t)).tobytes() for t in turns for f in (
+        lambda x: x, lambda x: x[:, ::-1])}  # fmt: skip
+    outs = {A.get("dihedral")(IMG, seed=[i, 5]).numpy().tobytes() for i in range(120)}
+    assert outs == group and len(group) == 8
 
 
 def test_adjust_color_hand_computed():

@@ -311,3 +311,26 @@ def test_pretrained_frozen_image_tower_from_another_run(
         ]
     )
     assert code == 2 and "trained at 32 px" in capsys.readouterr().err
+
+
+def test_cosine_schedule_decays_to_zero_and_skips_plateau(demo_world, tmp_path):
+    import math
+
+    from mmvision import classification
+
+    cfg = configs.apply_overrides(
+        configs.get_preset("demo_image_resnet"),
+        ["data.image_size=32", "train.verbose=0", "train.epochs=2"],
+    )
+    assert cfg.model.image_tower == "small_resnet" and cfg.data.augment == "dihedral"
+    classification.train_classifier(cfg, demo_world, tmp_path / "run")
+    hist = pd.read_csv(tmp_path / "run" / "history.csv")
+    lr0 = cfg.train.learning_rate
+    # Logged after each epoch: cos decay at 1/2 and 2/2 of the steps.
+    assert hist["learning_rate"].iloc[0] == pytest.approx(
+        lr0 * 0.5 * (1 + math.cos(math.pi / 2)), rel=0.05
+    )
+    assert hist["learning_rate"].iloc[1] == pytest.approx(0.0, abs=1e-7)
+    bad = configs.apply_overrides(cfg, ["train.lr_schedule=step"])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        classification.train_classifier(bad, demo_world, tmp_path / "bad")

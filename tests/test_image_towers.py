@@ -25,8 +25,9 @@ DIMS = {
     "xception": 2048,
     "resnet18": 512,
     "small_cnn": 128,
+    "small_resnet": 256,
 }
-FAST = ("resnet18", "small_cnn")
+FAST = ("resnet18", "small_cnn", "small_resnet")
 
 
 def _params():
@@ -109,6 +110,37 @@ def test_small_cnn_size_and_shapes():
     trainable = sum(int(np.prod(w.shape)) for w in backbone.trainable_weights)
     assert trainable == convs + bn
     assert image_towers.get("small_cnn", (16, 16, 3)).output_shape == (None, 128)
+
+
+def test_small_resnet_layout():
+    from mmvision.models.small_resnet import SmallResNet
+
+    net = SmallResNet((64, 64, 3))
+    assert net.output_shape == (None, 256)
+    # Stem at 32 px, stages at 32, 16, 8, 4 px; projections where widths change.
+    sizes = {
+        layer.name: layer.output.shape[1]
+        for layer in net.layers
+        if layer.name.endswith("_out") or layer.name == "stem_relu"
+    }
+    assert sizes == {
+        "stem_relu": 32, "stage1_block1_out": 32, "stage2_block1_out": 16,
+        "stage3_block1_out": 8, "stage4_block1_out": 4,
+    }  # fmt: skip
+
+    # Hand count: stem 3x3x3x32 + BN; one basic block per stage; 1x1 projections
+    # (none in stage 1: 32 -> 32 at stride 1).
+    def block(i, o, proj):
+        return 9 * i * o + 9 * o * o + 4 * o * 2 + ((i * o + 4 * o) if proj else 0)
+
+    want = 9 * 3 * 32 + 4 * 32 + block(32, 32, False) + block(32, 64, True)
+    want += block(64, 128, True) + block(128, 256, True)
+    assert net.count_params() == want
+    two = SmallResNet((32, 32, 3), filters=(8, 16), blocks=2)
+    assert two.output_shape == (None, 16)
+    assert "stage2_block2_out" in [layer.name for layer in two.layers]
+    with pytest.raises(ValueError, match="blocks"):
+        SmallResNet((32, 32, 3), blocks=0)
 
 
 def test_resnet18_matches_reference_parameter_count():

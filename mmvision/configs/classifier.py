@@ -85,12 +85,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and callbacks."""
+    """Optimisation and callbacks.
+
+    ``lr_schedule``: ``"plateau"`` (ReduceLROnPlateau on val_loss, with
+    ``reduce_lr_patience`` / ``reduce_lr_factor``) or ``"cosine"`` (cosine
+    decay from ``learning_rate`` to 0 over ``epochs``, per step; steadier
+    for towers trained from scratch, whose val loss is noisy early on).
+    ``early_stopping_patience`` 0 turns early stopping off.
+    """
 
     epochs: int = 15
     batch_size: int = 64
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "plateau"
     early_stopping_patience: int = 4
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.5
@@ -175,6 +183,21 @@ PRESETS: dict[str, ClassifierConfig] = {
             text_dropout=0.5,
         ),
         _demo("demo_late_fusion", fusion="late", freeze_fraction=1.0),
+        # A shape-aware image tower for the captioner's features (issue 6):
+        # small_resnet with the 8 lossless flips/turns of the square, cosine
+        # decay, no early stopping (its val loss is noisy while it learns).
+        ClassifierConfig(
+            preset="demo_image_resnet",
+            data=DataConfig(augment="dihedral"),
+            model=ModelConfig(image_tower="small_resnet", text_tower=None),
+            train=TrainConfig(
+                epochs=30,
+                batch_size=32,
+                learning_rate=3e-3,
+                lr_schedule="cosine",
+                early_stopping_patience=0,
+            ),
+        ),
     ]
 }
 

@@ -64,6 +64,27 @@ def random_flip(image: tf.Tensor, p: float = 0.5, seed=None) -> tf.Tensor:
     return _maybe(image, p, seed, lambda x, s: tf.reverse(x, [1]))
 
 
+def random_vertical_flip(image: tf.Tensor, p: float = 0.5, seed=None) -> tf.Tensor:
+    """Mirrors the image top-bottom with probability ``p``."""
+    image = tf.convert_to_tensor(image, tf.float32)
+    return _maybe(image, p, seed, lambda x, s: tf.reverse(x, [0]))
+
+
+def random_rot90(image: tf.Tensor, p: float = 1.0, seed=None) -> tf.Tensor:
+    """Rotates by 0, 90, 180 or 270 degrees (uniform), with probability ``p``.
+
+    Lossless (no interpolation, no fill); a non-square image swaps its sides
+    on odd turns.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+
+    def rot(x, s):
+        k = tf.random.stateless_uniform([], s, minval=0, maxval=4, dtype=tf.int32)
+        return tf.image.rot90(x, k)
+
+    return _maybe(image, p, seed, rot)
+
+
 def random_resized_crop(
     image: tf.Tensor,
     p: float = 1.0,
@@ -256,12 +277,20 @@ class Augmenter:
 
 P = functools.partial
 
-#: Presets. "siamese": flip, rotation up to ±π/3 and colour jitter (the
+#: Presets. "dihedral": the 8 symmetries of the square (flips and quarter
+#: turns; lossless, for images whose labels do not depend on orientation,
+#: such as the demo world's shapes, aerial or microscope images).
+#: "siamese": flip, rotation up to ±π/3 and colour jitter (the
 #: siamese-network reference's set); "deep_ranking": random resized crop,
 #: flip and colour jitter (the deep-ranking reference's set).
 PRESETS: dict[str, list[Op]] = {
     "none": [],
     "flip": [P(random_flip, p=0.5)],
+    "dihedral": [
+        P(random_flip, p=0.5),
+        P(random_vertical_flip, p=0.5),
+        P(random_rot90, p=1.0),
+    ],
     "siamese": [
         P(random_flip, p=0.5),
         P(random_rotation, p=0.5, max_angle=math.pi / 3),

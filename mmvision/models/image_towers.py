@@ -32,6 +32,7 @@ from keras import layers
 
 from mmvision.layers.image_preprocessing import ImagePreprocessing
 from mmvision.models.resnet18 import ResNet18
+from mmvision.models.small_resnet import SmallResNet
 
 BACKBONE_LAYER = "backbone"
 PREPROCESSING_LAYER = "preprocessing"
@@ -122,6 +123,9 @@ _SPECS: dict[str, _TowerSpec] = {
     ),
     "small_cnn": _TowerSpec(
         lambda s: SmallCNN(tuple(s), name=BACKBONE_LAYER), "unit", 16
+    ),
+    "small_resnet": _TowerSpec(
+        lambda s: SmallResNet(tuple(s), name=BACKBONE_LAYER), "unit", 16
     ),
 }
 
@@ -246,9 +250,9 @@ def get(
         tower: one of ``NAMES``: ``resnet50v2``, ``inceptionv3``,
             ``mobilenetv2``, ``xception`` (``keras.applications``, no top,
             average pooling; 2048, 2048, 1280, 2048 features), ``resnet18``
-            (512) and ``small_cnn`` (128).
+            (512), ``small_cnn`` (128) and ``small_resnet`` (256).
         input_shape: ``(H, W, 3)``; at least 32 px (inceptionv3: 75,
-            xception: 71, small_cnn: 16).
+            xception: 71, small_cnn and small_resnet: 16).
         weights: ``None`` (random init); ``"imagenet"``: the official no-top
             file from ``$KERAS_HOME/models`` (see ``imagenet_weights_path``;
             never downloaded); or a path to a ``.h5``/``.weights.h5`` file with
