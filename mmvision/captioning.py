@@ -162,13 +162,42 @@ def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
 
 
 # -------------------------------------------------------------- feature source
-def _feature_tower(config: CaptionerConfig) -> tuple[Any, int, str]:
+PRETRAIN_MODES = ("none", "concepts")
+TOWER_DIR = "tower"
+
+
+def _feature_tower(config: CaptionerConfig, run_dir: Path) -> tuple[Any, int, str]:
     from mmvision.features import load_feature_source
 
     f = config.features
     if f.source:
         return load_feature_source(f.source)
+    if f.pretrain == "concepts":
+        return load_feature_source(run_dir / TOWER_DIR)
     return load_feature_source(f.tower, f.weights, config.data.image_size)
+
+
+def _check_features_config(config: CaptionerConfig) -> None:
+    f = config.features
+    if f.pretrain not in PRETRAIN_MODES:
+        raise ValueError(
+            f"unknown features.pretrain {f.pretrain!r}; valid: {list(PRETRAIN_MODES)}"
+        )
+    if f.pretrain != "none" and (f.source or f.end_to_end):
+        raise ValueError(
+            "features.pretrain trains the feature tower itself: it excludes "
+            "features.source and features.end_to_end"
+        )
+    if (
+        not (f.end_to_end or f.source or f.pretrain != "none")
+        and str(f.weights).lower() == "none"
+    ):
+        raise ValueError(
+            f"features.tower {f.tower!r} with weights=None is a random tower: its "
+            "features are noise. Set features.pretrain=concepts, features.source="
+            "<run directory> (a classifier or captioner run), features.weights="
+            "imagenet|<file.h5>, or features.end_to_end=true"
+        )
 
 
 def _cached_features(
@@ -240,9 +269,12 @@ def _datasets(config, manifest, vocab, feats, per_word):
     else:
         common["features"] = feats
     train = pipelines.caption_dataset(
-        manifest, vocab, split="train", shuffle=True, seed=seed, **common
+        manifest, vocab, split="train", shuffle=True, seed=seed,
+        padding=d.padding, **common,
+    )  # fmt: skip
+    val = pipelines.caption_dataset(
+        manifest, vocab, split="val", padding="batch", **common
     )
-    val = pipelines.caption_dataset(manifest, vocab, split="val", **common)
     return train, val
 
 
@@ -298,6 +330,8 @@ def train_captioner(
                 f"{cfg_path}: --resume with a different config; stored "
                 f"{stored} vs given {given}"
             )
+    f = config.features
+    _check_features_config(config)
     keras.utils.set_random_seed(config.train.seed)
 
     manifest, cap_file, report = read_caption_manifest(data_dir)
@@ -322,7 +356,6 @@ def train_captioner(
         "image_size": config.data.image_size,
         "reader_skipped": dict(report.skipped),
     }
-    f = config.features
     feats = None
     if f.end_to_end:
         size = config.data.image_size
@@ -332,12 +365,22 @@ def train_captioner(
         )  # fmt: skip
         run_info.update(feature_source="end_to_end", feature_dim=tower.output_shape[-1])
     else:
-        tower, size, name = _feature_tower(config)
+        if f.pretrain == "concepts":
+            from mmvision import concepts
+
+            run_info["tower_metrics"] = concepts.train_concept_tower(
+                manifest, vocab, out / TOWER_DIR, tower=f.tower, weights=f.weights,
+                image_size=config.data.image_size, epochs=f.pretrain_epochs,
+                batch_size=f.pretrain_batch_size,
+                learning_rate=f.pretrain_learning_rate, augment=f.pretrain_augment,
+                seed=config.train.seed, verbose=verbose,
+            )  # fmt: skip
+        tower, size, name = _feature_tower(config, out)
         from mmvision.features import weights_fingerprint
 
         feats, feat_report = _cached_features(config, manifest, tower, name, size)
         run_info.update(
-            feature_source=f.source or f.tower,
+            feature_source=f.source or (TOWER_DIR if f.pretrain != "none" else f.tower),
             feature_name=name,
             feature_fingerprint=weights_fingerprint(tower),
             feature_dim=int(tower.output_shape[-1]),
@@ -465,7 +508,9 @@ class CaptionerRun:
         else:
             from mmvision.features import weights_fingerprint
 
-            self.tower, self.image_size, self.tower_name = _feature_tower(self.config)
+            self.tower, self.image_size, self.tower_name = _feature_tower(
+                self.config, self.run_dir
+            )
             fp = weights_fingerprint(self.tower)
             if fp != self.info.get("feature_fingerprint"):
                 raise ValueError(
@@ -494,7 +539,12 @@ class CaptionerRun:
             inf = self.inference
             dim = int(self.model.get_layer("feature_dense").kernel.shape[0])
 
-            @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32)])
+            # The searches build their own tf.while_loop: no AutoGraph needed
+            # (it cannot re-read this nested closure's source anyway).
+            @tf.function(
+                input_signature=[tf.TensorSpec([None, dim], tf.float32)],
+                autograph=False,
+            )
             def run(features):
                 state = inf.initial_state(features)
                 n = tf.shape(features)[0]

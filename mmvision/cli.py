@@ -451,12 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a CNN-LSTM merge captioner",
         description=(
             "Train a captioner on a Flickr8k layout (or a demo world).\n"
-            "Presets: demo_captioner, demo_captioner_features, demo_captioner_smoke,\n"
-            "flickr8k_xception_lstm."
+            "Presets: demo_captioner (decoder on cached features of a run's image\n"
+            "tower: --set features.source=RUN), demo_captioner_e2e, "
+            "demo_captioner_smoke,\nflickr8k_xception_lstm."
         ),
         epilog=(
-            "example:\n  mmvision train captioner --preset demo_captioner --data "
-            "/tmp/world --out runs/cap"
+            "example:\n  mmvision train classifier --preset demo_image_resnet "
+            "--data /tmp/world --out runs/tower\n"
+            "  mmvision train captioner --preset demo_captioner --data /tmp/world "
+            "--out runs/cap \\\n      --set features.source=runs/tower"
         ),
         formatter_class=_FORMATTER,
     )

@@ -48,7 +48,8 @@ _BENCHMARKS = [
     ),
     (
         3,
-        "captioning: CNN-LSTM merge decoder, beam search, BLEU/ROUGE-L/CIDEr-D",
+        "captioning: caption-word image tower (small_resnet), CNN-LSTM merge "
+        "decoder, beam search, BLEU/ROUGE-L/CIDEr-D",
         "bench_captioning.py",
         ["--work", "{out}/runs/captioning"],
     ),

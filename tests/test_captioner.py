@@ -130,7 +130,9 @@ def test_per_word_table_has_one_row_per_word_plus_end():
 
 def test_per_word_and_sequence_models_share_weights():
     seq = _small()
-    pw = cap_lib.convert_captioner(seq, per_word=True)
+    with pytest.raises(ValueError, match="max_len"):
+        cap_lib.convert_captioner(seq, per_word=True)
+    pw = cap_lib.convert_captioner(seq, per_word=True, max_len=T)
     feats, toks, _ = _batch(4, seed=2)
     probs = seq.predict({"image_features": feats, "tokens_in": toks}, verbose=0)
     for i in range(4):
@@ -193,10 +195,12 @@ def test_presets_and_config_round_trip():
     assert cfg.train.epochs == 3
     cfg.override("features.source", "none")
     assert cfg.features.source is None
-    with pytest.raises(ValueError, match="unknown config key"):
+    with pytest.raises(ValueError, match="unknown key 'nope'"):
         cfg.override("train.nope", "1")
-    with pytest.raises(ValueError, match="unknown captioner config keys"):
+    with pytest.raises(ValueError, match="unknown keys .'bogus'"):
         CaptionerConfig.from_dict({"train": {"bogus": 1}})
+    with pytest.raises(ValueError, match="train.epochs=many"):
+        cfg.override("train.epochs", "many")
 
 
 def test_caption_dataset_feeds_the_model():
@@ -219,3 +223,72 @@ def test_caption_dataset_feeds_the_model():
         len(vocab), max_len=T, feature_dim=D, units=4, embed_dim=4
     )
     assert tuple(model(x).shape) == (3, T, len(vocab))
+
+
+def _caption_manifest(caps):
+    n = len(caps)
+    return pd.DataFrame(
+        {
+            "id": [f"x{i}" for i in range(n)],
+            "image_path": [f"/nope{i}.jpg" for i in range(n)],
+            "label": [-1] * n, "label_name": [""] * n, "title": [""] * n,
+            "description": [""] * n, "tags": [[]] * n, "captions": caps,
+            "split": ["train"] * n,
+        }
+    )  # fmt: skip
+
+
+def test_padding_to_the_batch_cuts_padding_and_keeps_the_loss():
+    """Batches padded to their longest caption give the same masked loss."""
+    caps = [["a red circle", "red disc on the left side of the picture"],
+            ["blue star"], ["a green square at the top"]]  # fmt: skip
+    m = _caption_manifest(caps)
+    vocab = Vocabulary.build([c for cs in caps for c in cs])
+    feats = {f"x{i}": np.full(D, i, "float32") for i in range(len(caps))}
+    kw = dict(max_len=12, features=feats, batch_size=2)
+    full = pipelines.caption_dataset(m, vocab, **kw)
+    cut = pipelines.caption_dataset(m, vocab, padding="batch", **kw)
+    longest = [len(vocab.encode(c)) - 1 for cs in caps for c in cs]  # + start
+    got = [int(x["tokens_in"].shape[1]) for x, _ in cut]
+    assert got == [max(longest[0:2]), max(longest[2:4])]
+    assert all(int(x["tokens_in"].shape[1]) == 12 for x, _ in full)
+    for (xf, yf), (xc, yc) in zip(full, cut):
+        k = int(yc.shape[1])
+        np.testing.assert_array_equal(xf["tokens_in"][:, :k], xc["tokens_in"])
+        assert not np.any(yf.numpy()[:, k:])  # only padding was cut
+    model = cap_lib.build_captioner(
+        len(vocab), max_len=12, feature_dim=D, units=4, embed_dim=4
+    )
+    model.compile(loss=cap_lib.MaskedSparseCategoricalCrossentropy())
+    np.testing.assert_allclose(
+        model.evaluate(cut, verbose=0), model.evaluate(full, verbose=0), rtol=1e-5
+    )
+    # Per-word rows keep the reference's fixed prefix length.
+    pw = pipelines.caption_dataset(m, vocab, per_word=True, padding="batch", **kw)
+    assert {int(x["tokens_in"].shape[1]) for x, _ in pw} == {12}
+    with pytest.raises(ValueError, match="padding"):
+        pipelines.caption_dataset(m, vocab, padding="longest", **kw)
+
+
+def test_bucketed_batches_hold_similar_lengths_and_every_caption_once():
+    rng = np.random.default_rng(0)
+    words = "red blue green circle star square big small left right top".split()
+    caps = [[" ".join(rng.choice(words, int(rng.integers(1, 11))))] for _ in range(80)]
+    m = _caption_manifest(caps)
+    vocab = Vocabulary.build([c[0] for c in caps])
+    feats = {f"x{i}": np.full(D, i, "float32") for i in range(len(caps))}
+    lengths = [len(vocab.encode(c[0])) - 1 for c in caps]
+    bounds = pipelines.length_buckets(lengths)
+    assert bounds == sorted(set(bounds)) and 1 <= len(bounds) <= 3
+    ds = pipelines.caption_dataset(
+        m, vocab, max_len=16, features=feats, batch_size=8, padding="bucket",
+        shuffle=True, seed=1,
+    )  # fmt: skip
+    seen = []
+    for x, y in ds:
+        n = (y.numpy() != 0).sum(axis=1)
+        assert y.shape[1] == n.max()  # cut to the batch's longest
+        bucket = np.searchsorted(bounds, n, side="right")
+        assert len(set(bucket)) == 1  # one bucket per batch
+        seen.extend(int(v) for v in x["image_features"][:, 0].numpy())
+    assert sorted(seen) == list(range(len(caps)))  # nothing lost or repeated

@@ -133,6 +133,21 @@ def test_every_caption_names_the_primary_shape_and_colour(gt):
             shape_words = {w for s in shapes.SHAPE_WORDS[p["shape"]] for w in s.split()}
             assert words & shape_words, (cap, p)
             assert words & set(shapes.COLOUR_WORDS[p["colour"]]), (cap, p)
+            # ... bound in one phrase, the check the captioning benchmark uses.
+            assert shapes.names_object(cap, p), (cap, p)
+
+
+def test_names_object_binds_colour_to_shape():
+    red_circle = {"shape": "circle", "colour": "red"}
+    assert shapes.names_object("A huge crimson disc in the top left .", red_circle)
+    assert shapes.names_object("a dot coloured red over a plain backdrop", red_circle)
+    wrong_binding = "A red star next to a small blue circle ."
+    assert not shapes.names_object(wrong_binding, red_circle)
+    assert shapes.names_object(wrong_binding, red_circle, strict=False)
+    assert not shapes.names_object("a red ring", red_circle, strict=False)
+    assert not shapes.names_object("a red circles", red_circle)  # whole words
+    cross = {"shape": "cross", "colour": "purple"}
+    assert shapes.names_object("there is a violet plus sign", cross)
 
 
 def test_missing_description_rate_near_its_setting():

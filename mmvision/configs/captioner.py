@@ -8,12 +8,13 @@ the run directory's ``config.json`` (``to_dict``) and read back
   features (2048-d, 299 px, pixels scaled to [-1, 1] inside the tower), cached
   once; merge decoder (Dense 256 / Embedding 256 + LSTM 256); max length 32.
 - ``demo_captioner``: sized for a 2-core CPU on the demo world (64 px). No
-  ImageNet weights exist offline, so a ``small_cnn`` tower is trained end to
-  end with the caption loss (or set ``features.source`` to a classifier run
-  directory).
-- ``demo_captioner_features``: the decoder alone on cached features of a
-  feature source (set ``features.source`` to a run directory, e.g. a
-  ``demo_captioner`` or classifier run): cheap epochs, many of them.
+  ImageNet weights exist offline, so a ``small_resnet`` tower first learns
+  the world from the words of its training captions (``features.pretrain=
+  "concepts"``, ``mmvision.concepts``); the decoder then trains on its cached
+  features. ``--set features.source=RUN`` uses another run's tower instead
+  (a classifier run, e.g. ``demo_image_resnet``); a random tower is refused.
+- ``demo_captioner_e2e``: a ``small_cnn`` tower trained end to end with the
+  caption loss from pixels; needs no other run, learns less.
 - ``demo_captioner_smoke``: trains in seconds; what the tests run.
 
 Example:
@@ -27,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mmvision.configs.base import apply_overrides, from_dict, to_dict
+
 
 @dataclasses.dataclass
 class CaptionerDataConfig:
@@ -38,6 +41,11 @@ class CaptionerDataConfig:
         min_count: keep words seen at least this often in training captions.
         max_vocab: vocabulary size cap (including the 4 reserved tokens).
         batch_size: examples per batch (captions, or words in ``per_word``).
+        padding: sequence batches padded to ``"max_len"``, to the batch's
+            longest caption (``"batch"``) or batched by length and cut
+            (``"bucket"``, the default: the LSTM runs the steps the captions
+            need); see ``pipelines.caption_dataset``. Per-word rows always
+            keep ``max_len``.
     """
 
     image_size: int = 299
@@ -45,6 +53,7 @@ class CaptionerDataConfig:
     min_count: int = 1
     max_vocab: int | None = None
     batch_size: int = 64
+    padding: str = "bucket"
 
 
 @dataclasses.dataclass
@@ -63,6 +72,14 @@ class CaptionerFeaturesConfig:
         cache_dir: feature cache directory (default ``$MMVISION_CACHE/features``
             or ``~/.cache/mmvision/features``).
         batch_size: images per batch when extracting features.
+        pretrain: ``"none"``, or ``"concepts"``: first train ``tower`` (from
+            ``weights``) on the words of the training captions
+            (``mmvision.concepts``) into ``RUN/tower``, then cache its
+            features. For when no pre-trained weights fit the images.
+        pretrain_epochs, pretrain_batch_size, pretrain_learning_rate: its
+            training (cosine decay to 0).
+        pretrain_augment: its augmentation preset (``mmvision.data.augment``;
+            ``"dihedral"`` only where orientation does not change the words).
     """
 
     tower: str = "xception"
@@ -72,6 +89,11 @@ class CaptionerFeaturesConfig:
     freeze_fraction: float = 0.0
     cache_dir: str | None = None
     batch_size: int = 32
+    pretrain: str = "none"
+    pretrain_epochs: int = 30
+    pretrain_batch_size: int = 32
+    pretrain_learning_rate: float = 3e-3
+    pretrain_augment: str | None = "flip"
 
 
 @dataclasses.dataclass
@@ -138,71 +160,24 @@ class CaptionerConfig:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaptionerConfig:
         """Builds a config from ``to_dict`` output; unknown keys are refused."""
-        d = dict(d)
-        kwargs: dict[str, Any] = {"name": d.pop("name", "custom")}
-        for f in dataclasses.fields(cls):
-            if f.name == "name":
-                continue
-            sub = d.pop(f.name, None) or {}
-            sub_cls = type(getattr(cls(), f.name))
-            valid = {x.name for x in dataclasses.fields(sub_cls)}
-            bad = sorted(set(sub) - valid)
-            if bad:
-                raise ValueError(
-                    f"unknown captioner config keys {f.name}.{bad}; valid: "
-                    f"{sorted(valid)}"
-                )
-            kwargs[f.name] = sub_cls(**sub)
-        if d:
-            raise ValueError(
-                f"unknown captioner config sections {sorted(d)}; valid: "
-                f"{[f.name for f in dataclasses.fields(cls)]}"
-            )
-        return cls(**kwargs)
+        return from_dict(cls, d)
 
     def override(self, key: str, value: Any) -> CaptionerConfig:
         """Sets ``section.field`` (e.g. ``"train.epochs"``) in place; returns self.
 
-        String values are converted to the field's current type
-        (``"3"`` -> 3, ``"none"`` -> None, ``"true"`` -> True).
+        The value is parsed as ``--set key=value`` parses it
+        (``configs.apply_overrides``): ``"3"`` -> 3, ``"none"`` -> None for
+        optional fields, ``"true"`` -> True.
         """
-        section, _, field = key.partition(".")
-        sub = getattr(self, section, None)
-        if not field or sub is None or not dataclasses.is_dataclass(sub):
-            raise ValueError(
-                f"bad config key {key!r}; use section.field with section in "
-                f"{[f.name for f in dataclasses.fields(self) if f.name != 'name']}"
-            )
-        valid = [f.name for f in dataclasses.fields(sub)]
-        if field not in valid:
-            raise ValueError(f"unknown config key {key!r}; {section} has {valid}")
-        current = getattr(sub, field)
-        setattr(sub, field, _coerce(value, current))
+        new = apply_overrides(self, [f"{key}={value}"])
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(new, f.name))
         return self
-
-
-def _coerce(value: Any, current: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    low = value.lower()
-    if low in ("none", "null"):
-        return None
-    if isinstance(current, bool):
-        if low in ("1", "true", "yes"):
-            return True
-        if low in ("0", "false", "no"):
-            return False
-        raise ValueError(f"expected a boolean, got {value!r}")
-    if isinstance(current, int):
-        return int(value)
-    if isinstance(current, float):
-        return float(value)
-    return value
 
 
 def flickr8k_xception_lstm() -> CaptionerConfig:
@@ -211,27 +186,36 @@ def flickr8k_xception_lstm() -> CaptionerConfig:
 
 
 def demo_captioner() -> CaptionerConfig:
-    """The demo world on a CPU: small_cnn trained end to end at 64 px."""
+    """A ``small_resnet`` tower trained on caption words, then the decoder on
+    its cached features (no ImageNet weights exist offline; the demo world's
+    words do not depend on orientation, so the tower sees all 8 flips/turns).
+    """
     return CaptionerConfig(
         name="demo_captioner",
+        data=CaptionerDataConfig(image_size=64, batch_size=64),
+        features=CaptionerFeaturesConfig(
+            tower="small_resnet",
+            weights=None,
+            end_to_end=False,
+            batch_size=128,
+            pretrain="concepts",
+            pretrain_epochs=30,
+            pretrain_augment="dihedral",
+        ),  # fmt: skip
+        train=CaptionerTrainConfig(epochs=40, learning_rate=2e-3, patience=4),
+        decode=CaptionerDecodeConfig(beam=3),
+    )
+
+
+def demo_captioner_e2e() -> CaptionerConfig:
+    """A ``small_cnn`` tower trained end to end from pixels with the caption loss."""
+    return CaptionerConfig(
+        name="demo_captioner_e2e",
         data=CaptionerDataConfig(image_size=64, batch_size=64),
         features=CaptionerFeaturesConfig(
             tower="small_cnn", weights=None, end_to_end=True, batch_size=128
         ),
         train=CaptionerTrainConfig(epochs=5, learning_rate=2e-3, patience=2),
-        decode=CaptionerDecodeConfig(beam=3),
-    )
-
-
-def demo_captioner_features() -> CaptionerConfig:
-    """The decoder on cached features of ``features.source`` (a run directory)."""
-    return CaptionerConfig(
-        name="demo_captioner_features",
-        data=CaptionerDataConfig(image_size=64, batch_size=64),
-        features=CaptionerFeaturesConfig(
-            tower="small_cnn", weights=None, end_to_end=False, batch_size=128
-        ),
-        train=CaptionerTrainConfig(epochs=25, learning_rate=2e-3, patience=3),
         decode=CaptionerDecodeConfig(beam=3),
     )
 
@@ -253,7 +237,7 @@ def demo_captioner_smoke() -> CaptionerConfig:
 PRESETS = {
     "flickr8k_xception_lstm": flickr8k_xception_lstm,
     "demo_captioner": demo_captioner,
-    "demo_captioner_features": demo_captioner_features,
+    "demo_captioner_e2e": demo_captioner_e2e,
     "demo_captioner_smoke": demo_captioner_smoke,
 }
 

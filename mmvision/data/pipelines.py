@@ -581,6 +581,65 @@ def _feature_matrix(df: pd.DataFrame, features: Any, stats: PipelineStats):
     return np.arange(len(df)), arr
 
 
+CAPTION_PADDING = ("max_len", "batch", "bucket")
+
+
+def _caption_length(x: dict, y: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(tf.cast(tf.not_equal(y, 0), tf.int32), axis=-1)
+
+
+def _trim_to_longest(x: dict, y: tf.Tensor) -> tuple[dict, tf.Tensor]:
+    """Cuts a batch's ``tokens_in`` / targets to its longest caption."""
+    n = tf.maximum(tf.reduce_max(_caption_length(x, y)), 1)
+    return {**x, "tokens_in": x["tokens_in"][:, :n]}, y[:, :n]
+
+
+def length_buckets(lengths: Sequence[int], n_buckets: int = 4) -> list[int]:
+    """Bucket boundaries at the length quantiles (``tf.data`` convention).
+
+    ``bucket_by_sequence_length`` puts a length ``L`` in the first bucket
+    whose boundary is ``> L``; boundaries here are the ``n_buckets``-quantiles
+    of ``lengths`` plus one, without repeats.
+    """
+    qs = np.percentile(np.asarray(lengths), np.linspace(0, 100, n_buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in qs})
+
+
+def _batch_captions(
+    ds: tf.data.Dataset,
+    *,
+    padding: str,
+    lengths: np.ndarray,
+    batch_size: int | None,
+    drop_remainder: bool,
+    prefetch: bool,
+    stats: PipelineStats,
+) -> tf.data.Dataset:
+    """Batches sequence examples padded to max_len, the batch or its bucket."""
+    if batch_size is None or padding == "max_len":
+        return _finish(
+            ds,
+            batch_size=batch_size,
+            drop_remainder=drop_remainder,
+            prefetch=prefetch,
+            stats=stats,
+        )
+    if padding == "bucket":
+        bounds = length_buckets(lengths)
+        ds = ds.bucket_by_sequence_length(
+            _caption_length,
+            bounds,
+            [int(batch_size)] * (len(bounds) + 1),
+            drop_remainder=drop_remainder,
+        )
+    else:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    ds = ds.map(_nc(_trim_to_longest))
+    return _finish(
+        ds, batch_size=None, drop_remainder=False, prefetch=prefetch, stats=stats
+    )
+
+
 def caption_dataset(
     manifest: pd.DataFrame,
     vocab: Any,
@@ -592,6 +651,7 @@ def caption_dataset(
     split: str | Sequence[str] | None = None,
     features: Any = None,
     per_word: bool = False,
+    padding: str = "max_len",
     crop: str = "none",
     normalization: str = "raw",
     mean_std: tuple[Sequence[float], Sequence[float]] | None = None,
@@ -627,6 +687,13 @@ def caption_dataset(
             ``.encode(text)``) or a keras ``TextVectorization`` whose
             vocabulary holds ``startseq`` and ``endseq``.
         max_len: sequence length.
+        padding: how sequence batches are padded: ``"max_len"`` (every
+            batch ``[B, max_len]``), ``"batch"`` (cut to the batch's longest
+            caption) or ``"bucket"`` (captions of similar length batched
+            together, at the length quartiles, then cut): the LSTM runs
+            only the steps a batch needs. Batch order is random either way.
+            The sequence captioner takes any length. Per-word rows always
+            keep ``max_len`` (the reference's fixed prefixes).
         fields: feature keys besides the tokens: "image" plus text fields.
         Others: as ``classification_dataset``.
     """
@@ -647,6 +714,9 @@ def caption_dataset(
     cap_idx, ins, outs = caption_sequences(captions, vocab, max_len, per_word)
     ex_row = np.asarray(row_of, np.int64)[cap_idx]
     target_shape = [] if per_word else [max_len]
+    if padding not in CAPTION_PADDING:
+        raise ValueError(f"padding must be one of {CAPTION_PADDING}, got {padding!r}")
+    pad = "max_len" if per_word else padding
 
     extra = [f for f in fields if f not in ("image", "label")]
     want_label = "label" in fields
@@ -672,8 +742,10 @@ def caption_dataset(
             ds = ds.cache(cache if isinstance(cache, str) else "")
         if shuffle:
             ds = ds.shuffle(int(sel.sum()), seed=seed, reshuffle_each_iteration=True)
-        return _finish(
+        return _batch_captions(
             ds,
+            padding=pad,
+            lengths=(outs[sel] != 0).sum(axis=-1),
             batch_size=batch_size,
             drop_remainder=drop_remainder,
             prefetch=prefetch,
@@ -733,8 +805,10 @@ def caption_dataset(
     ds = _with_seeds(ds, seed, spec.random).flat_map(_nc(finish))
     if shuffle:
         ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-    return _finish(
+    return _batch_captions(
         ds,
+        padding=pad,
+        lengths=(outs != 0).sum(axis=-1),
         batch_size=batch_size,
         drop_remainder=drop_remainder,
         prefetch=prefetch,

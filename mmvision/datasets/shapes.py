@@ -486,6 +486,36 @@ def web_text(
 # --------------------------------------------------------------------------
 
 
+def names_object(caption: str, obj: dict[str, Any], strict: bool = True) -> bool:
+    """Whether a caption names an object's shape and colour (any synonym).
+
+    ``strict`` (default) asks for one noun phrase that binds the two, as the
+    caption grammar writes them: ``"<colour> <shape>"`` (``"a large red
+    circle"``) or ``"<shape> coloured <colour>"``; a caption that names the
+    colour of one object and the shape of another does not count. With
+    ``strict=False`` the two words may appear anywhere. Case and punctuation
+    are ignored (``mmvision.data.text.clean_caption``).
+
+    Example:
+    >>> obj = {"shape": "circle", "colour": "red"}
+    >>> names_object("A big crimson disc at the top .", obj)
+    True
+    >>> names_object("a red star next to a blue circle", obj)
+    False
+    """
+    from mmvision.data.text import clean_caption
+
+    text = f" {clean_caption(caption)} "
+    shapes = "|".join(re.escape(w) for w in SHAPE_WORDS[obj["shape"]])
+    colours = "|".join(re.escape(w) for w in COLOUR_WORDS[obj["colour"]])
+    if strict:
+        pattern = rf" (?:{colours}) (?:{shapes}) | (?:{shapes}) coloured (?:{colours}) "
+        return re.search(pattern, text) is not None
+    return bool(re.search(rf" (?:{shapes}) ", text)) and bool(
+        re.search(rf" (?:{colours}) ", text)
+    )
+
+
 def class_folder(name: str) -> str:
     return name.replace(" ", "_")
 

@@ -16,7 +16,10 @@ and weights, so weights move between them with ``set_weights``.
 
 Inputs are named after the feature-dict keys: ``"image_features"`` (cached
 features) or ``"image"`` (raw pixels [0, 255], end to end through a tower
-layer named ``"image_tower"``), and ``"tokens_in"``.
+layer named ``"image_tower"``), and ``"tokens_in"``. The sequence model takes
+tokens of any length up to ``max_len`` (``[B, None]``), so training batches
+padded only to their longest caption cost what their captions cost; the
+per-word model keeps the reference's fixed ``[B, max_len]`` prefixes.
 
 Example:
 >>> model = build_captioner(vocab_size=50, max_len=8, feature_dim=128)
@@ -102,7 +105,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
 
 def build_captioner(
     vocab_size: int,
-    max_len: int = 32,
+    max_len: int | None = 32,
     feature_dim: int | None = None,
     image_tower: keras.Model | None = None,
     embed_dim: int = 256,
@@ -115,7 +118,10 @@ def build_captioner(
 
     Args:
         vocab_size: output classes (``len(vocabulary)``).
-        max_len: token sequence length ``T``.
+        max_len: the per-word model's fixed prefix length ``T``; the
+            sequence model takes tokens ``[B, None]`` of any length (batches
+            padded to ``max_len`` or to their longest caption), so there it
+            is only checked.
         feature_dim: width of cached image features (input
             ``"image_features"``); give this or ``image_tower``.
         image_tower: a model raw pixels ``[H, W, 3]`` -> ``[D]`` (input
@@ -132,7 +138,9 @@ def build_captioner(
         raise ValueError("give exactly one of feature_dim and image_tower")
     if int(vocab_size) < 5:
         raise ValueError(f"vocab_size must be >= 5, got {vocab_size}")
-    if int(max_len) < 2:
+    if per_word and max_len is None:
+        raise ValueError("a per-word captioner needs max_len (its prefix length)")
+    if max_len is not None and int(max_len) < 2:
         raise ValueError(f"max_len must be >= 2, got {max_len}")
     if image_tower is not None:
         shape = tuple(image_tower.input_shape[1:])
@@ -142,7 +150,8 @@ def build_captioner(
     else:
         image_in = keras.Input(shape=(int(feature_dim),), name=FEATURES_INPUT)
         feats = image_in
-    tokens_in = keras.Input(shape=(int(max_len),), dtype="int32", name=TOKENS_INPUT)
+    length = int(max_len) if per_word else None
+    tokens_in = keras.Input(shape=(length,), dtype="int32", name=TOKENS_INPUT)
 
     f = layers.Dropout(dropout, name="feature_dropout")(feats)
     f = layers.Dense(units, activation="relu", name="feature_dense")(f)
@@ -160,13 +169,26 @@ def build_captioner(
     )
 
 
-def convert_captioner(model: keras.Model, per_word: bool) -> keras.Model:
-    """The same captioner with the other output mode, sharing no weights (copied)."""
+def convert_captioner(
+    model: keras.Model, per_word: bool, max_len: int | None = None
+) -> keras.Model:
+    """The same captioner with the other output mode, sharing no weights (copied).
+
+    ``max_len`` is the per-word model's prefix length; it defaults to the
+    token input length of ``model`` and is required when converting a
+    sequence model (which takes any length) to per-word.
+    """
     tower = image_tower_of(model)
     lstm = model.get_layer("lstm")
+    max_len = max_len or model.input[TOKENS_INPUT].shape[1]
+    if per_word and not max_len:
+        raise ValueError(
+            "convert_captioner: give max_len (the per-word prefix length); the "
+            "sequence model takes tokens of any length"
+        )
     kwargs = dict(
         vocab_size=model.get_layer("logits").units,
-        max_len=model.input[TOKENS_INPUT].shape[1],
+        max_len=max_len,
         embed_dim=model.get_layer("embedding").output_dim,
         units=lstm.units,
         dropout=model.get_layer("feature_dropout").rate,
@@ -213,7 +235,6 @@ class CaptionerInference:
         self.logits = model.get_layer("logits")
         self.units = self.lstm.units
         self.vocab_size = self.logits.units
-        self.max_len = int(model.input[TOKENS_INPUT].shape[1])
 
     @property
     def image_shape(self) -> tuple[int, ...] | None:
