@@ -223,7 +223,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--world", help="an existing demo world (default: render one in --work)"
     )
-    p.add_argument("--tower-epochs", type=int, default=30,
+    p.add_argument("--tower-epochs", type=int, default=40,
                    help="epochs of the caption-word tower")  # fmt: skip
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--compare-images", type=int, default=1200,

@@ -128,21 +128,6 @@ def test_random_feature_tower_is_refused(demo_world, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(
-    "key, value, match",
-    [
-        ("features.pretrain", "bogus", "unknown features.pretrain 'bogus'"),
-        ("features.source", "/some/run", "excludes features.source"),
-        ("features.end_to_end", "true", "excludes features.source"),
-    ],
-)
-def test_bad_pretrain_settings_are_refused(demo_world, tmp_path, key, value, match):
-    cfg = get_preset("demo_captioner").override(key, value)
-    with pytest.raises(ValueError, match=match):
-        captioning.train_captioner(cfg, demo_world, tmp_path / "run", verbose=0)
-    assert not (tmp_path / "run").exists()
-
-
 def test_existing_run_needs_resume(run_dir, demo_world):
     with pytest.raises(ValueError, match="resume"):
         captioning.train_captioner(

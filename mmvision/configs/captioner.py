@@ -199,7 +199,7 @@ def demo_captioner() -> CaptionerConfig:
             end_to_end=False,
             batch_size=128,
             pretrain="concepts",
-            pretrain_epochs=30,
+            pretrain_epochs=40,
             pretrain_augment="dihedral",
         ),  # fmt: skip
         train=CaptionerTrainConfig(epochs=40, learning_rate=2e-3, patience=4),

@@ -616,27 +616,25 @@ def _batch_captions(
     stats: PipelineStats,
 ) -> tf.data.Dataset:
     """Batches sequence examples padded to max_len, the batch or its bucket."""
-    if batch_size is None or padding == "max_len":
-        return _finish(
-            ds,
-            batch_size=batch_size,
-            drop_remainder=drop_remainder,
-            prefetch=prefetch,
-            stats=stats,
-        )
-    if padding == "bucket":
-        bounds = length_buckets(lengths)
-        ds = ds.bucket_by_sequence_length(
-            _caption_length,
-            bounds,
-            [int(batch_size)] * (len(bounds) + 1),
-            drop_remainder=drop_remainder,
-        )
-    else:
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    ds = ds.map(_nc(_trim_to_longest))
+    if batch_size is not None and padding != "max_len":
+        if padding == "bucket":
+            bounds = length_buckets(lengths)
+            ds = ds.bucket_by_sequence_length(
+                _caption_length,
+                bounds,
+                [int(batch_size)] * (len(bounds) + 1),
+                drop_remainder=drop_remainder,
+            )
+        else:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        ds = ds.map(_nc(_trim_to_longest))
+        batch_size = None  # batched here; _finish only prefetches and counts
     return _finish(
-        ds, batch_size=None, drop_remainder=False, prefetch=prefetch, stats=stats
+        ds,
+        batch_size=batch_size,
+        drop_remainder=drop_remainder,
+        prefetch=prefetch,
+        stats=stats,
     )
 
 
