@@ -451,15 +451,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a CNN-LSTM merge captioner",
         description=(
             "Train a captioner on a Flickr8k layout (or a demo world).\n"
-            "Presets: demo_captioner (decoder on cached features of a run's image\n"
-            "tower: --set features.source=RUN), demo_captioner_e2e, "
-            "demo_captioner_smoke,\nflickr8k_xception_lstm."
+            "Presets: demo_captioner (trains a small_resnet tower on the caption\n"
+            "words into RUN/tower, then the decoder on its cached features),\n"
+            "demo_captioner_e2e, demo_captioner_smoke, flickr8k_xception_lstm."
         ),
         epilog=(
-            "example:\n  mmvision train classifier --preset demo_image_resnet "
-            "--data /tmp/world --out runs/tower\n"
+            "examples:\n  mmvision train captioner --preset demo_captioner "
+            "--data /tmp/world --out runs/cap\n"
+            "  # the decoder on the image tower of another run (e.g. a classifier):\n"
             "  mmvision train captioner --preset demo_captioner --data /tmp/world "
-            "--out runs/cap \\\n      --set features.source=runs/tower"
+            "--out runs/cap2 \\\n      --set features.pretrain=none "
+            "--set features.source=runs/tower"
         ),
         formatter_class=_FORMATTER,
     )

@@ -11,8 +11,9 @@ the run directory's ``config.json`` (``to_dict``) and read back
   ImageNet weights exist offline, so a ``small_resnet`` tower first learns
   the world from the words of its training captions (``features.pretrain=
   "concepts"``, ``mmvision.concepts``); the decoder then trains on its cached
-  features. ``--set features.source=RUN`` uses another run's tower instead
-  (a classifier run, e.g. ``demo_image_resnet``); a random tower is refused.
+  features. ``--set features.pretrain=none --set features.source=RUN`` uses
+  another run's tower instead (a classifier run, e.g. ``demo_image_resnet``);
+  a random tower is refused.
 - ``demo_captioner_e2e``: a ``small_cnn`` tower trained end to end with the
   caption loss from pixels; needs no other run, learns less.
 - ``demo_captioner_smoke``: trains in seconds; what the tests run.
