@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -40,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from mmvision.inference.towers import tower_from_run
+from mmvision.models.names import IMAGE_TOWER as TOWER_LAYER
 from mmvision.utils import write_bytes_atomic, write_json_atomic
-
-TOWER_LAYER = "image_tower"
 
 
 def default_cache_dir() -> Path:
@@ -94,7 +93,7 @@ def load_feature_source(
 
     src = os.fspath(source)
     if os.path.isdir(src):
-        return _tower_from_run(Path(src), image_size)
+        return tower_from_run(Path(src), image_size)
     if src not in image_towers.NAMES:
         raise ValueError(
             f"feature source {src!r} is neither a run directory nor an image "
@@ -105,42 +104,6 @@ def load_feature_source(
     size = int(image_size)
     tower = image_towers.get(src, (size, size, 3), weights=weights, name=TOWER_LAYER)
     return tower, size, src
-
-
-def _tower_from_run(run: Path, image_size: int | None) -> tuple[Any, int, str]:
-    import keras
-
-    import mmvision.layers  # noqa: F401  (registers custom layers)
-    import mmvision.models.captioner  # noqa: F401
-
-    model_path, config_path = run / "model.keras", run / "config.json"
-    if not model_path.is_file():
-        raise ValueError(f"feature source {run}: no model.keras ({model_path})")
-    size = None
-    if config_path.is_file():
-        try:
-            cfg = json.loads(config_path.read_text("utf-8"))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{config_path}: cannot read JSON ({err})") from None
-        size = (cfg.get("data") or {}).get("image_size")
-    model = keras.saving.load_model(model_path, compile=False)
-    try:
-        tower = model.get_layer(TOWER_LAYER)
-    except ValueError:
-        names = [layer.name for layer in model.layers]
-        raise ValueError(
-            f"{model_path}: no layer named {TOWER_LAYER!r} to take image features "
-            f"from; layers: {names}"
-        ) from None
-    tower_size = tower.input_shape[1] if tower.input_shape[1] else None
-    size = size or tower_size
-    if size is None:
-        raise ValueError(f"{config_path}: no data.image_size and the tower has none")
-    if image_size is not None and int(image_size) != int(size):
-        raise ValueError(
-            f"feature source {run} was trained at {size} px, not {image_size} px"
-        )
-    return tower, int(size), f"run:{run.name}"
 
 
 def extract_features(
@@ -270,3 +233,34 @@ class FeatureCache:
             reused=len(want) - len(missing), computed=computed, skipped=skipped
         )
         return {i: table[i] for i in want if i in table}
+
+
+PRETRAIN_MODES = ("none", "concepts")
+#: where a captioner run keeps the tower it pre-trains itself.
+TOWER_DIR = "tower"
+
+
+def captioner_feature_tower(cfg: Any, run: str | os.PathLike) -> tuple[Any, int, str]:
+    """``(tower, image_size, name)`` a captioner config caches features of:
+    ``features.source``, the run's own pre-trained ``tower/``, or a tower name."""
+    f = cfg.features
+    if f.source:
+        return load_feature_source(f.source)
+    if f.pretrain == "concepts":
+        return load_feature_source(Path(run) / TOWER_DIR)
+    return load_feature_source(f.tower, f.weights, cfg.data.image_size)
+
+
+def cached_features(
+    cfg: Any, manifest: Any, tower: Any, name: str, size: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``({id: vector}, report)`` of ``manifest``'s images through ``tower``,
+    from (and into) the feature cache ``cfg.features.cache_dir``."""
+    from mmvision.data.images import PipelineStats
+
+    stats = PipelineStats()
+    cache = FeatureCache(cfg.features.cache_dir)
+    feats = cache.get(
+        manifest, tower, name, size, batch_size=cfg.features.batch_size, stats=stats
+    )
+    return feats, {**cache.last_report, "skipped_reasons": dict(stats.skipped)}

@@ -74,3 +74,19 @@ def stable_hash(*parts: Any) -> str:
         h.update(repr(p).encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Keeps TensorFlow's C++/absl start-up logging and Keras' end-of-data
+    warning off the console (before TensorFlow is imported); ``verbose``
+    leaves both on."""
+    import warnings
+
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -1,6 +1,7 @@
 """The demo world: determinism, every layout's format, captions, web text."""
 
 import hashlib
+import importlib
 import json
 import re
 from collections import Counter
@@ -37,6 +38,21 @@ def test_vocabulary_of_the_world():
         "gradient",
         "noise",
     }
+
+
+def test_package_reexports_and_word_tables_match():
+    from mmvision.datasets.shapes import language, layouts, scene, world
+
+    # The function ``shapes.render`` shadows its module of the same name.
+    render = importlib.import_module("mmvision.datasets.shapes.render")
+    for name in shapes.__all__:
+        assert hasattr(shapes, name), name
+    assert shapes.generate is world.generate and shapes.render is render.render
+    assert shapes.class_wnid is layouts.class_wnid
+    assert shapes.names_object is language.names_object
+    # Every shape and colour has words, in class order.
+    assert list(shapes.SHAPE_WORDS) == scene.SHAPES
+    assert list(shapes.COLOUR_WORDS) == list(scene.COLOURS)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

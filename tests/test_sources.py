@@ -700,17 +700,19 @@ def test_shared_bad_corpus_through_readers(tmp_path):
     corpus = badfiles.build_bad_corpus(tmp_path / "root" / "cls")
     reason = {"decode_error": "bad_image"}
     m, report = _check(sources.folders(tmp_path / "root", verify_images="decode"))
-    # good.bmp / good.jpg / good.png share the id "cls/good": the first in
-    # sorted order is kept, the others are counted duplicates.
+    # good.bmp / good.jpg / good.png differ only in extension: three images,
+    # told apart by ids that keep the extension.
     good = {f.path for f in badfiles.good(corpus)}
-    dups = {p for p in good if os.path.basename(p) in ("good.jpg", "good.png")}
-    assert len(dups) == 2
-    assert set(m.image_path) == good - dups
-    want = {"duplicate_id": 2}
+    assert set(m.image_path) == good
+    ids = dict(zip(m.image_path, m.id))
+    for ext in ("bmp", "jpg", "png"):
+        path = next(p for p in good if os.path.basename(p) == f"good.{ext}")
+        assert ids[path] == f"cls/good.{ext}"
+    want = {}
     for f in badfiles.bad(corpus):
         r = reason.get(f.expect, f.expect)
         want[r] = want.get(r, 0) + 1
     assert dict(report.skipped) == want
     # Without image verification only the file-level problems are caught.
     m, report = _check(sources.folders(tmp_path / "root"))
-    assert set(report.skipped) == {"empty_file", "missing_file", "duplicate_id"}
+    assert set(report.skipped) == {"empty_file", "missing_file"}

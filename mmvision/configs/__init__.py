@@ -1,59 +1,55 @@
-"""Dataclass configs and named presets (configs are code).
+"""One config dialect for every task (configs are code).
 
-``get_preset(name)`` finds a preset of any task; ``apply_overrides`` applies
-``--set section.field=value`` strings.
+Configs are frozen dataclasses with a ``task`` and a ``preset`` field;
+presets are functions registered per task (``registry.register``) and found
+with ``get_preset(task, name)``; ``apply_overrides`` parses
+``--set section.field=value`` strings; ``to_dict``/``from_dict`` round-trip a
+config through a run's ``config.json``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from mmvision.configs.base import apply_overrides, from_dict, to_dict
-from mmvision.configs.classifier import PRESETS as CLASSIFIER_PRESETS
+from mmvision.configs.captioner import CaptionerConfig
 from mmvision.configs.classifier import (
     ClassifierConfig,
     DataConfig,
     ModelConfig,
     TrainConfig,
 )
+from mmvision.configs.concept_tagger import ConceptTaggerConfig
+from mmvision.configs.registry import find_task, get_preset, preset_names, tasks
+
+#: task name -> its config class.
+CONFIG_CLASSES = {
+    "classifier": ClassifierConfig,
+    "captioner": CaptionerConfig,
+    "concept_tagger": ConceptTaggerConfig,
+}
 
 
-def _families() -> dict[str, dict[str, Any]]:
-    families: dict[str, dict[str, Any]] = {"classifier": CLASSIFIER_PRESETS}
-    try:
-        from mmvision.configs import captioner
-    except ImportError:
-        pass
-    else:
-        families["captioner"] = dict(captioner.PRESETS)
-    return families
-
-
-def preset_names(task: str | None = None) -> list[str]:
-    """Names of the presets of ``task`` (all tasks when ``None``)."""
-    fams = _families()
-    if task is not None and task not in fams:
-        raise ValueError(f"unknown task {task!r}; valid: {sorted(fams)}")
-    return sorted(n for t, ps in fams.items() if task in (None, t) for n in ps)
-
-
-def get_preset(name: str, task: str | None = None) -> Any:
-    """The preset called ``name``; ``ValueError`` lists the valid names."""
-    for t, presets in _families().items():
-        if task in (None, t) and name in presets:
-            preset = presets[name]
-            return preset() if callable(preset) else preset
-    raise ValueError(f"unknown preset {name!r}; valid: {preset_names(task)}")
+def config_from_dict(data: dict) -> object:
+    """The config of a run's ``config.json`` content, by its ``task`` key."""
+    task = data.get("task")
+    if task not in CONFIG_CLASSES:
+        raise ValueError(f"config has task {task!r}; valid: {sorted(CONFIG_CLASSES)}")
+    return from_dict(CONFIG_CLASSES[task], data)
 
 
 __all__ = [
+    "CONFIG_CLASSES",
+    "CaptionerConfig",
     "ClassifierConfig",
+    "ConceptTaggerConfig",
     "DataConfig",
     "ModelConfig",
     "TrainConfig",
     "apply_overrides",
+    "config_from_dict",
+    "find_task",
     "from_dict",
     "get_preset",
     "preset_names",
+    "tasks",
     "to_dict",
 ]

@@ -2,7 +2,7 @@
 
 A ``CaptionerConfig`` is enough to rerun a captioning run: it is written to
 the run directory's ``config.json`` (``to_dict``) and read back
-(``CaptionerConfig.from_dict``). Presets:
+(``configs.from_dict``). Presets:
 
 - ``flickr8k_xception_lstm``: the reference setup. Xception ImageNet
   features (2048-d, 299 px, pixels scaled to [-1, 1] inside the tower), cached
@@ -10,7 +10,7 @@ the run directory's ``config.json`` (``to_dict``) and read back
 - ``demo_captioner``: sized for a 2-core CPU on the demo world (64 px). No
   ImageNet weights exist offline, so a ``small_resnet`` tower first learns
   the world from the words of its training captions (``features.pretrain=
-  "concepts"``, ``mmvision.concepts``); the decoder then trains on its cached
+  "concepts"``, the ``concept_tagger`` task); the decoder then trains on its cached
   features. ``--set features.pretrain=none --set features.source=RUN`` uses
   another run's tower instead (a classifier run, e.g. ``demo_image_resnet``);
   a random tower is refused.
@@ -19,20 +19,19 @@ the run directory's ``config.json`` (``to_dict``) and read back
 - ``demo_captioner_smoke``: trains in seconds; what the tests run.
 
 Example:
->>> cfg = get_preset("demo_captioner")
->>> cfg.model.units
+>>> from mmvision.configs import get_preset
+>>> get_preset("captioner", "demo_captioner").model.units
 256
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from mmvision.configs.base import apply_overrides, from_dict, to_dict
+from mmvision.configs.registry import register
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerDataConfig:
     """Data settings.
 
@@ -57,7 +56,7 @@ class CaptionerDataConfig:
     padding: str = "bucket"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerFeaturesConfig:
     """Where image features come from.
 
@@ -75,7 +74,7 @@ class CaptionerFeaturesConfig:
         batch_size: images per batch when extracting features.
         pretrain: ``"none"``, or ``"concepts"``: first train ``tower`` (from
             ``weights``) on the words of the training captions
-            (``mmvision.concepts``) into ``RUN/tower``, then cache its
+            (the ``concept_tagger`` task) into ``RUN/tower``, then cache its
             features. For when no pre-trained weights fit the images.
         pretrain_epochs, pretrain_batch_size, pretrain_learning_rate: its
             training (cosine decay to 0).
@@ -97,7 +96,7 @@ class CaptionerFeaturesConfig:
     pretrain_augment: str | None = "flip"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerModelConfig:
     """Merge decoder sizes (``mmvision.models.captioner.build_captioner``)."""
 
@@ -106,7 +105,7 @@ class CaptionerModelConfig:
     dropout: float = 0.5
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerTrainConfig:
     """Training settings.
 
@@ -118,6 +117,7 @@ class CaptionerTrainConfig:
         patience: early stopping on validation loss (0 = off).
         seed: shuffling and initialisation seed.
         evaluate: score the test split after training (``metrics.json``).
+        verbose: Keras ``fit`` verbosity.
     """
 
     epochs: int = 20
@@ -126,9 +126,10 @@ class CaptionerTrainConfig:
     patience: int = 3
     seed: int = 0
     evaluate: bool = True
+    verbose: int = 2
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerDecodeConfig:
     """Decoding settings: beam width (1 = greedy) and length normalisation.
 
@@ -141,11 +142,12 @@ class CaptionerDecodeConfig:
     grid_images: int = 12
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CaptionerConfig:
     """A whole captioning run (see the module docstring)."""
 
-    name: str = "custom"
+    preset: str = "custom"
+    task: str = "captioner"
     data: CaptionerDataConfig = dataclasses.field(default_factory=CaptionerDataConfig)
     features: CaptionerFeaturesConfig = dataclasses.field(
         default_factory=CaptionerFeaturesConfig
@@ -160,39 +162,21 @@ class CaptionerConfig:
         default_factory=CaptionerDecodeConfig
     )
 
-    def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CaptionerConfig:
-        """Builds a config from ``to_dict`` output; unknown keys are refused."""
-        return from_dict(cls, d)
-
-    def override(self, key: str, value: Any) -> CaptionerConfig:
-        """Sets ``section.field`` (e.g. ``"train.epochs"``) in place; returns self.
-
-        The value is parsed as ``--set key=value`` parses it
-        (``configs.apply_overrides``): ``"3"`` -> 3, ``"none"`` -> None for
-        optional fields, ``"true"`` -> True.
-        """
-        new = apply_overrides(self, [f"{key}={value}"])
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, getattr(new, f.name))
-        return self
-
-
+@register("captioner")
 def flickr8k_xception_lstm() -> CaptionerConfig:
     """The reference: cached Xception features, LSTM 256 merge decoder."""
-    return CaptionerConfig(name="flickr8k_xception_lstm")
+    return CaptionerConfig(preset="flickr8k_xception_lstm")
 
 
+@register("captioner")
 def demo_captioner() -> CaptionerConfig:
     """A ``small_resnet`` tower trained on caption words, then the decoder on
     its cached features (no ImageNet weights exist offline; the demo world's
     words do not depend on orientation, so the tower sees all 8 flips/turns).
     """
     return CaptionerConfig(
-        name="demo_captioner",
+        preset="demo_captioner",
         data=CaptionerDataConfig(image_size=64, batch_size=64),
         features=CaptionerFeaturesConfig(
             tower="small_resnet",
@@ -208,10 +192,11 @@ def demo_captioner() -> CaptionerConfig:
     )
 
 
+@register("captioner")
 def demo_captioner_e2e() -> CaptionerConfig:
     """A ``small_cnn`` tower trained end to end from pixels with the caption loss."""
     return CaptionerConfig(
-        name="demo_captioner_e2e",
+        preset="demo_captioner_e2e",
         data=CaptionerDataConfig(image_size=64, batch_size=64),
         features=CaptionerFeaturesConfig(
             tower="small_cnn", weights=None, end_to_end=True, batch_size=128
@@ -221,32 +206,16 @@ def demo_captioner_e2e() -> CaptionerConfig:
     )
 
 
+@register("captioner")
 def demo_captioner_smoke() -> CaptionerConfig:
     """Trains in seconds on a tiny world: what the tests use."""
     return CaptionerConfig(
-        name="demo_captioner_smoke",
+        preset="demo_captioner_smoke",
         data=CaptionerDataConfig(image_size=32, max_len=16, batch_size=32),
         features=CaptionerFeaturesConfig(
             tower="small_cnn", weights=None, end_to_end=True, batch_size=64
         ),
         model=CaptionerModelConfig(embed_dim=32, units=32, dropout=0.2),
-        train=CaptionerTrainConfig(epochs=2, learning_rate=3e-3, patience=0),
+        train=CaptionerTrainConfig(epochs=2, learning_rate=3e-3, patience=0, verbose=0),
         decode=CaptionerDecodeConfig(beam=2, grid_images=4),
     )
-
-
-PRESETS = {
-    "flickr8k_xception_lstm": flickr8k_xception_lstm,
-    "demo_captioner": demo_captioner,
-    "demo_captioner_e2e": demo_captioner_e2e,
-    "demo_captioner_smoke": demo_captioner_smoke,
-}
-
-
-def get_preset(name: str) -> CaptionerConfig:
-    """A fresh config of the preset ``name``; ``ValueError`` lists the names."""
-    if name not in PRESETS:
-        raise ValueError(
-            f"unknown captioner preset {name!r}; valid presets: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]()

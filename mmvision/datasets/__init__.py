@@ -1,1 +1,1 @@
-"""mmvision.datasets."""
+"""mmvision.datasets: the embedded demo world (``mmvision.datasets.shapes``)."""

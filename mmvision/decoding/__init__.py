@@ -3,6 +3,6 @@
 See ``mmvision.decoding.search`` for the step-function contract.
 """
 
-from mmvision.decoding.search import beam_search, greedy_search, ids_to_text
+from mmvision.decoding.search import beam_search, decode, greedy_search, ids_to_text
 
-__all__ = ["beam_search", "greedy_search", "ids_to_text"]
+__all__ = ["beam_search", "decode", "greedy_search", "ids_to_text"]

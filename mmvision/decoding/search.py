@@ -272,3 +272,23 @@ def ids_to_text(
         keep = tf.logical_and(keep, tf.not_equal(ids, s))
     words = tf.ragged.boolean_mask(tf.gather(table, ids), keep)
     return tf.strings.reduce_join(words, axis=1, separator=" ")
+
+
+def decode(
+    step: Any,
+    state: Any,
+    batch_size: Any,
+    start_id: int,
+    end_id: int,
+    max_len: int,
+    beam_width: int = 1,
+    length_penalty: float = 1.0,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Greedy search for ``beam_width == 1``, else beam search: the one place
+    every caller (inference, exports) picks between them."""
+    if int(beam_width) == 1:
+        return greedy_search(step, state, batch_size, start_id, end_id, max_len)
+    return beam_search(
+        step, state, batch_size, start_id, end_id, max_len,
+        beam_width=int(beam_width), length_penalty=float(length_penalty),
+    )  # fmt: skip

@@ -257,3 +257,29 @@ class CaptionerInference:
         y = self.decoder_dense(state["image"] + h)
         log_probs = ops.log_softmax(ops.cast(self.logits(y), "float32"), axis=-1)
         return log_probs, {"image": state["image"], "h": h2, "c": c2}
+
+
+@keras.saving.register_keras_serializable(package="mmvision")
+class MaskedNextWordAccuracy(keras.metrics.Metric):
+    """Share of real (non-padding) target tokens predicted exactly: the
+    next-word accuracy of sequence (``[B, T]``) and per-word (``[B]``) targets."""
+
+    def __init__(self, name: str = "accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        mask = ops.cast(ops.not_equal(y_true, 0), "float32")
+        hits = ops.cast(ops.equal(y_true, pred), "float32") * mask
+        self.correct.assign_add(ops.sum(hits))
+        self.total.assign_add(ops.sum(mask))
+
+    def result(self):
+        return self.correct / ops.maximum(self.total, 1.0)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)

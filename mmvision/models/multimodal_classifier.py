@@ -32,7 +32,6 @@ model.fit(train_ds, validation_data=val_ds, epochs=5)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -42,11 +41,10 @@ from mmvision.layers.late_fusion import LateFusion
 from mmvision.layers.modality_dropout import ModalityDropout
 from mmvision.layers.presence_gate import ModalityPresence, PresenceGate
 from mmvision.models import image_towers, text_towers
+from mmvision.models.names import IMAGE_TOWER, TEXT_FIELDS
 
-TEXT_FIELDS = ("title", "description", "tags")
 FUSIONS = ("concat", "late")
 #: Layer names other code relies on (t-SNE, feature extraction, captioning).
-IMAGE_TOWER = "image_tower"
 FUSED_EMBEDDING = "fused_embedding"
 OUTPUT = "class_probs"
 
@@ -58,7 +56,7 @@ def _text_tower_name(field: str | None) -> str:
 def build_multimodal_classifier(
     num_classes: int,
     *,
-    image_tower: str | None = "small_cnn",
+    image_tower: str | keras.Model | None = "small_cnn",
     image_size: int = 64,
     image_weights: str | None = None,
     freeze_fraction: float = 0.0,
@@ -80,12 +78,13 @@ def build_multimodal_classifier(
 
     Args:
         num_classes: number of classes of the softmax.
-        image_tower: a name of ``image_towers.NAMES``, or ``None`` for a
-            text-only model.
+        image_tower: a name of ``image_towers.NAMES``, a built tower (a
+            ``keras.Model`` taking raw pixels, e.g. one trained by another
+            run), or ``None`` for a text-only model.
         image_size: square input side; the ``image`` input takes raw pixels
             in ``[0, 255]``.
-        image_weights: ``None``, ``"imagenet"``, a ``.h5`` file, or a run
-            directory whose ``image_tower`` weights are copied.
+        image_weights: ``None``, ``"imagenet"`` or a ``.h5`` file (tower
+            names only).
         freeze_fraction: fraction of the image backbone's layers frozen.
         text_fields: text inputs, any of ``title``, ``description``, ``tags``;
             empty (or ``text_tower=None``) for an image-only model.
@@ -222,35 +221,28 @@ def build_multimodal_classifier(
 
 
 def _image_tower(
-    name: str, image_size: int, weights: Any, freeze_fraction: float
+    tower: str | keras.Model, image_size: int, weights: Any, freeze_fraction: float
 ) -> keras.Model:
-    """``image_towers.get``, plus weights taken from another run's image tower.
+    """``image_towers.get`` for a name; a built tower is renamed and frozen."""
+    if isinstance(tower, keras.Model):
+        side = tower.input_shape[1]
+        if side is not None and int(side) != int(image_size):
+            raise ValueError(
+                f"the given image tower takes {side} px images, not {image_size} px"
+            )
+        tower.name = IMAGE_TOWER
+        if freeze_fraction > 0:
+            inner = tower.get_layer("backbone") if _has(tower, "backbone") else tower
+            image_towers.freeze_layers(inner, freeze_fraction)
+        return tower
+    return image_towers.get(
+        tower, input_shape=(image_size, image_size, 3), weights=weights,
+        freeze_fraction=freeze_fraction, name=IMAGE_TOWER,
+    )  # fmt: skip
 
-    ``weights`` may be a run directory (classifier or captioner): its
-    ``image_tower`` layer must be the same tower at the same size; its weights
-    are copied (the demo world's stand-in for ImageNet pre-training).
-    """
-    import os
 
-    shape = (image_size, image_size, 3)
-    if weights is None or not os.path.isdir(os.fspath(weights)):
-        return image_towers.get(
-            name, input_shape=shape, weights=weights,
-            freeze_fraction=freeze_fraction, name=IMAGE_TOWER,
-        )  # fmt: skip
-    from mmvision.features import _tower_from_run
-
-    source, size, _ = _tower_from_run(Path(weights), image_size)
-    tower = image_towers.get(name, input_shape=shape, weights=None, name=IMAGE_TOWER)
-    theirs, ours = source.get_weights(), tower.get_weights()
-    if [w.shape for w in theirs] != [w.shape for w in ours]:
-        raise ValueError(
-            f"image weights {weights}: its image_tower is not a {name!r} tower at "
-            f"{image_size} px (weight shapes differ)"
-        )
-    tower.set_weights(theirs)
-    image_towers.freeze_layers(tower.get_layer("backbone"), freeze_fraction)
-    return tower
+def _has(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
 
 
 def _concat_texts(adapt: Mapping[str, Iterable[str]], fields: Sequence[str]):

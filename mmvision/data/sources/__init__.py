@@ -15,6 +15,10 @@ Options every reader takes:
     verify_images: ``False``; ``True`` runs PIL ``Image.verify()``;
         ``"decode"`` decodes fully. Decoding proper is the pipeline's job.
 
+Row ids come from the image file names without extension; files whose names
+differ only in extension (``cat.jpg``, ``cat.png``) keep it in their ids, so
+every file gets its own id (``mmvision.data.sources.ids``).
+
 What is skipped is counted in ``report.skipped`` with the first places in
 ``report.examples``; kept rows with missing text are counted in
 ``report.missing``, repairs (non-UTF-8 text) in ``report.warnings``.

@@ -27,6 +27,7 @@ errors; warnings stay counts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mmvision.data.manifest import ReadReport
+from mmvision.data.skips import SkipCounter
 
 #: Image file extensions the readers list in folders (lower case).
 IMAGE_EXTENSIONS: tuple[str, ...] = (
@@ -52,6 +54,16 @@ VERIFY_MODES = (False, True, "verify", "decode")
 
 #: Valid values of ``id_style``.
 ID_STYLES = ("path", "stem")
+
+
+@dataclasses.dataclass
+class ReaderReport(SkipCounter, ReadReport):
+    """The ``ReadReport`` the readers fill, counting with the shared ``SkipCounter``.
+
+    Same fields (in the same order), values and ``to_dict`` as ``ReadReport``.
+    """
+
+    to_dict = ReadReport.to_dict
 
 
 class ReaderError(ValueError):
@@ -93,7 +105,7 @@ class Reader:
         self.allow_outside_root = allow_outside_root
         self.check_files = check_files or bool(verify_images)
         self.verify_images = verify_images
-        self.report = ReadReport(source=f"{name}:{self.root}")
+        self.report = ReaderReport(source=f"{name}:{self.root}")
         self._root_prefix = self.root.rstrip(os.sep) + os.sep
 
     # -- counting -----------------------------------------------------------
@@ -107,9 +119,7 @@ class Reader:
     def warn(self, kind: str, where: str) -> None:
         """Counts a kept row that needed a repair; the first places are examples."""
         self.report.warnings[kind] += 1
-        ex = self.report.examples.setdefault(kind, [])
-        if len(ex) < self.report.max_examples:
-            ex.append(where)
+        self.report.add_example(kind, where)
 
     def missing(self, field: str) -> None:
         """Counts one kept row whose text ``field`` was missing."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Any
 
 from mmvision.data.manifest import ReadResult
 from mmvision.data.sources._common import Reader, check_split
+from mmvision.data.sources.ids import unique_ids
+from mmvision.data.sources.table import csv_rows
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -58,7 +58,8 @@ def flickr8k(
     from ``Flickr_8k.{train,dev,test}Images.txt`` (``"train"``, ``"val"``,
     ``"test"``); images in no list get ``""`` and appear only with
     ``split="all"``. Rows are unlabelled (``label`` -1). The id is the image
-    file name without extension.
+    file name without extension; listed images whose names differ only in
+    extension keep it (``a.jpg``, ``a.png``; see ``mmvision.data.sources.ids``).
 
     Args:
         root: the dataset folder.
@@ -98,6 +99,7 @@ def flickr8k(
     for image, num, caption, where in pairs:
         groups.setdefault(image, []).append((num, caption, where))
 
+    ids = unique_ids(groups, "stem")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for image, caps in groups.items():
@@ -110,7 +112,7 @@ def flickr8k(
             continue
         if not r.check_file(path, where):
             continue
-        row_id = os.path.splitext(os.path.basename(image))[0]
+        row_id = ids[image]
         if row_id in seen:
             r.skip("duplicate_id", f"{where}: id {row_id!r} seen before")
             continue
@@ -183,19 +185,18 @@ def _read_tokens(r: Reader, path: str):
 
 def _read_csv(r: Reader, path: str):
     text = r.read_text(path, "Flickr captions CSV")
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
+    rows = csv_rows(text, path, reader="flickr8k")
+    if not rows:
         return
+    header = [h.strip().lower() for h in rows[0][1]]
     if "image" not in header or "caption" not in header:
         raise ValueError(
             f"flickr8k: {path}:1: header {header} needs columns 'image' and 'caption'"
         )
     ii, ci = header.index("image"), header.index("caption")
     counts: dict[str, int] = {}
-    for fields in reader:
-        where = f"{path}:{reader.line_num}"
+    for line_num, fields in rows[1:]:
+        where = f"{path}:{line_num}"
         if not fields or not any(f.strip() for f in fields):
             continue
         r.report.rows_read += 1

@@ -15,8 +15,8 @@ from mmvision.data.sources._common import (
     check_id_style,
     is_missing,
     list_images,
-    make_id,
 )
+from mmvision.data.sources.ids import unique_ids
 
 
 def folders(
@@ -55,7 +55,11 @@ def folders(
         classes: class names in label order; default: sorted folder names.
         id_style: ``"path"``: path relative to ``root`` without extension
             (``"red_circle/s0000001"``); ``"stem"``: file name without
-            extension.
+            extension. Images whose ids would differ only in extension keep
+            it (``cat/1.jpg`` and ``cat/1.png`` get ids ``"cat/1.jpg"`` and
+            ``"cat/1.png"``; see ``mmvision.data.sources.ids``); with
+            ``"stem"``, the same file name in two folders is a
+            ``duplicate_id`` skip.
         split: value of the ``split`` column (``""`` by default).
         strict, allow_outside_root, check_files, verify_images: as for every
             reader (see ``mmvision.data.sources``).
@@ -89,10 +93,11 @@ def folders(
     class_list = list(classes) if classes is not None else [d.name for d in dirs]
     index = {c: i for i, c in enumerate(class_list)}
 
+    listed = [(d, *list_images(d.path, exts)) for d in dirs]
+    ids = unique_ids((r.rel(p) for _, images, _ in listed for p in images), id_style)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for d in dirs:
-        images, others = list_images(d.path, exts)
+    for d, images, others in listed:
         if sidecar_json:
             others = [o for o in others if os.path.splitext(o)[1] != ""]
         for o in others:
@@ -103,7 +108,7 @@ def folders(
             if label is None:
                 r.skip("unknown_label", f"{path}: folder {d.name!r} not in classes")
                 continue
-            row_id = make_id(r.rel(path), id_style)
+            row_id = ids[r.rel(path)]
             if row_id in seen:
                 r.skip("duplicate_id", f"{path}: id {row_id!r} seen before")
                 continue

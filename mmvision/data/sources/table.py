@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,8 +18,8 @@ from mmvision.data.sources._common import (
     as_text,
     check_id_style,
     is_missing,
-    make_id,
 )
+from mmvision.data.sources.ids import unique_ids
 
 #: Manifest fields a table column can be mapped to.
 FIELDS = (
@@ -40,6 +41,9 @@ FORMATS = {
     "json": (".json",),
     "parquet": (".parquet", ".pq"),
 }
+#: Longest CSV / TSV cell read (the csv module's default is 128 KiB); text is
+#: loaded intact and capped at tokenisation time.
+CSV_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 
 def table(
@@ -80,7 +84,9 @@ def table(
     whitespace-separated string. Non-UTF-8 bytes are decoded with
     replacement (``report.warnings["non_utf8"]``); unparsable lines (CSV rows
     with the wrong number of fields, bad JSONL lines) are
-    ``malformed_line`` skips.
+    ``malformed_line`` skips. Cells of any length load intact; a CSV / TSV
+    file the csv module cannot parse at all (e.g. a line break inside an
+    unquoted cell) raises ``ValueError`` naming the file and line.
 
     Args:
         path: the table file.
@@ -90,7 +96,10 @@ def table(
         format: one of ``FORMATS`` (default: from the file ending).
         split: ``split`` column value when no ``split`` column is mapped.
         id_style: ids when no ``id`` column is mapped: ``"path"`` (image path
-            relative to ``root`` without extension) or ``"stem"``.
+            relative to ``root`` without extension) or ``"stem"``. Images
+            whose ids would differ only in extension keep it (``imgs/a.jpg``
+            and ``imgs/a.png`` get ids ``"imgs/a.jpg"`` and ``"imgs/a.png"``;
+            see ``mmvision.data.sources.ids``); rows of one image share its id.
         strict, allow_outside_root, check_files, verify_images: as for every
             reader (see ``mmvision.data.sources``).
 
@@ -118,6 +127,7 @@ def table(
         if rec is not None:
             present.update(rec.keys())
     mapping = _mapping(columns, present, path)
+    ids = unique_ids(_id_paths(r, records, mapping, base), id_style)
 
     # Pass 1: group rows by id, resolve paths, collect raw labels.
     groups: dict[str, dict[str, Any]] = {}
@@ -137,7 +147,7 @@ def table(
         if "id" in mapping and not is_missing(rec.get(mapping["id"])):
             row_id = str(rec[mapping["id"]]).strip()
         else:
-            row_id = make_id(r.rel(full), id_style)
+            row_id = ids[r.rel(full)]
         label = _raw_label(rec.get(mapping["label"])) if "label" in mapping else None
         caps = as_list(rec.get(mapping["captions"])) if "captions" in mapping else []
         if row_id in groups:
@@ -248,19 +258,56 @@ def _mapping(
     return mapping
 
 
+def _id_paths(
+    r: Reader, records: list, mapping: dict[str, str], base: str
+) -> Iterator[str]:
+    """Root-relative image paths of the rows whose id comes from the path."""
+    for _, rec, _ in records:
+        if rec is None or is_missing(rec.get(mapping["image"])):
+            continue
+        if "id" in mapping and not is_missing(rec.get(mapping["id"])):
+            continue
+        image = str(rec[mapping["image"]]).strip()
+        yield r.rel(os.path.normpath(os.path.join(base, image)))
+
+
+def csv_rows(
+    text: str, path: str, delimiter: str = ",", reader: str = "table"
+) -> list[tuple[int, list[str]]]:
+    """``(line_number, fields)`` per CSV row of ``text`` (the file ``path``).
+
+    Cells may be up to ``CSV_FIELD_LIMIT`` characters long (the process-wide
+    csv limit is raised for the parse and restored). A line the csv module
+    cannot parse raises ``ValueError`` naming ``path`` and the line.
+    """
+    old = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+        out = []
+        try:
+            for fields in rows:
+                out.append((rows.line_num, fields))
+        except csv.Error as e:
+            raise ValueError(
+                f"{reader}: {path}:{rows.line_num}: cannot parse the CSV: {e}"
+            ) from e
+        return out
+    finally:
+        csv.field_size_limit(old)
+
+
 def _records(
     r: Reader, path: str, fmt: str
 ) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
     """``(where, record, "")`` per row, or ``(where, None, error)`` when malformed."""
     if fmt in ("csv", "tsv"):
         text = r.read_text(path, "table")
-        reader = csv.reader(io.StringIO(text), delimiter="," if fmt == "csv" else "\t")
-        header = next(reader, None)
-        if header is None:
+        rows = csv_rows(text, path, "," if fmt == "csv" else "\t")
+        if not rows:
             return
-        header = [h.strip() for h in header]
-        for fields in reader:
-            where = f"{path}:{reader.line_num}"
+        header = [h.strip() for h in rows[0][1]]
+        for line_num, fields in rows[1:]:
+            where = f"{path}:{line_num}"
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue
             if len(fields) != len(header):

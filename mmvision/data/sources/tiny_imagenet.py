@@ -13,6 +13,7 @@ from mmvision.data.sources._common import (
     first_name,
     list_images,
 )
+from mmvision.data.sources.ids import unique_ids
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -25,7 +26,7 @@ def tiny_imagenet(
     check_files: bool = True,
     verify_images: bool | str = False,
 ) -> ReadResult:
-    """Reads the tiny-imagenet-200 layout (FORMATS.md) into a Manifest.
+    """Reads the tiny-imagenet-200 layout into a Manifest.
 
     Classes are the lines of ``wnids.txt`` (label = line index); class names
     are the first synonym in ``words.txt`` (which covers far more synsets: only
@@ -34,7 +35,10 @@ def tiny_imagenet(
     a train folder whose wnid is not listed has its images counted as
     ``unknown_label``. Val labels come from ``val/val_annotations.txt``.
     Test images (``test/images/*``) are unlabelled (-1). The id is the file
-    name without extension (``n01443537_0``, ``val_0``, ``test_0``).
+    name without extension (``n01443537_0``, ``val_0``, ``test_0``); images
+    of the call whose names differ only in extension keep it (``x.JPEG``,
+    ``x.png``; see ``mmvision.data.sources.ids``), and a file name repeated
+    with the same extension is a ``duplicate_id`` skip.
 
     Args:
         root: the ``tiny-imagenet-200`` folder.
@@ -63,17 +67,22 @@ def tiny_imagenet(
         if w not in names:
             r.warn("missing_class_name", f"{r.root}/words.txt: no line for {w}")
 
+    # List every image of the requested splits first: ids need all the names.
+    train = _list_train(r) if split in ("train", "all") else []
+    val = _val_lines(r) if split in ("val", "all") else []
+    test = []
+    if split in ("test", "all"):
+        test = list_images(os.path.join(r.root, "test", "images"), IMAGE_EXTENSIONS)[0]
+    names = [p for _, images in train for p in images]
+    names += [v[2] for v in val if v[2] is not None] + test
+    ids = unique_ids((r.rel(p) for p in names), "stem")
+
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    if split in ("train", "all"):
-        _read_train(r, index, classes, rows, seen)
-    if split in ("val", "all"):
-        _read_val(r, index, classes, rows, seen)
-    if split in ("test", "all"):
-        for path in list_images(
-            os.path.join(r.root, "test", "images"), IMAGE_EXTENSIONS
-        )[0]:
-            _add(r, path, -1, classes, "test", path, rows, seen)
+    _read_train(r, train, index, classes, ids, rows, seen)
+    _read_val(r, val, index, classes, ids, rows, seen)
+    for path in test:
+        _add(r, path, -1, classes, "test", path, ids, rows, seen)
     return ReadResult(r.finish(rows), r.report, classes)
 
 
@@ -96,11 +105,12 @@ def _add(
     classes: list[str],
     split: str,
     where: str,
+    ids: dict[str, str],
     rows: list[dict[str, Any]],
     seen: set[str],
 ) -> None:
     r.report.rows_read += 1
-    row_id = os.path.splitext(os.path.basename(path))[0]
+    row_id = ids[r.rel(path)]
     if row_id in seen:
         r.skip("duplicate_id", f"{where}: id {row_id!r} seen before")
         return
@@ -118,32 +128,51 @@ def _add(
     )
 
 
-def _read_train(r, index, classes, rows, seen) -> None:
+def _list_train(r: Reader) -> list[tuple[str, list[str]]]:
+    """``(wnid, image paths)`` per train folder, in name order."""
     train = os.path.join(r.root, "train")
     if not os.path.isdir(train):
         raise ValueError(f"tiny_imagenet: no train folder {train}")
+    out = []
     for entry in sorted(os.scandir(train), key=lambda e: e.name):
         if not entry.is_dir() or entry.name.startswith("."):
             continue
         images = list_images(os.path.join(entry.path, "images"), IMAGE_EXTENSIONS)[0]
-        label = index.get(entry.name)
+        out.append((entry.name, images))
+    return out
+
+
+def _read_train(r, train, index, classes, ids, rows, seen) -> None:
+    for wnid, images in train:
+        label = index.get(wnid)
         if label is None:
             for path in images:
                 r.report.rows_read += 1
-                r.skip("unknown_label", f"{path}: wnid {entry.name} not in wnids.txt")
+                r.skip("unknown_label", f"{path}: wnid {wnid} not in wnids.txt")
             continue
         for path in images:
-            _add(r, path, label, classes, "train", path, rows, seen)
+            _add(r, path, label, classes, "train", path, ids, rows, seen)
 
 
-def _read_val(r, index, classes, rows, seen) -> None:
+def _val_lines(r: Reader) -> list[tuple[str, str, str | None, list[str]]]:
+    """``(where, line, image path or None, fields)`` per val annotation line."""
     ann = os.path.join(r.root, "val", "val_annotations.txt")
     img_dir = os.path.join(r.root, "val", "images")
+    out = []
     for lineno, line in r.read_lines(ann, "val annotations"):
-        where = f"{ann}:{lineno}"
         parts = line.split("\t")
         if len(parts) < 2:
             parts = line.split()
+        path = None
+        if len(parts) >= 2:
+            path = os.path.normpath(os.path.join(img_dir, parts[0].strip()))
+        out.append((f"{ann}:{lineno}", line, path, parts))
+    return out
+
+
+def _read_val(r, val, index, classes, ids, rows, seen) -> None:
+    img_dir = os.path.join(r.root, "val", "images")
+    for where, line, _, parts in val:
         if len(parts) < 2:
             r.report.rows_read += 1
             r.skip("malformed_line", f"{where}: {line[:80]!r}")
@@ -157,4 +186,4 @@ def _read_val(r, index, classes, rows, seen) -> None:
         if path is None:
             r.report.rows_read += 1
             continue
-        _add(r, path, label, classes, "val", where, rows, seen)
+        _add(r, path, label, classes, "val", where, ids, rows, seen)

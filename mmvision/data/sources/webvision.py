@@ -16,8 +16,8 @@ from mmvision.data.sources._common import (
     check_split,
     first_name,
     is_missing,
-    make_id,
 )
+from mmvision.data.sources.ids import unique_ids
 
 SOURCES = ("google", "flickr")
 #: Text fields counted as missing per source (Google results carry no tags).
@@ -40,7 +40,7 @@ def webvision(
     check_files: bool = True,
     verify_images: bool | str = False,
 ) -> ReadResult:
-    """Reads the WebVision 1.0 layout (FORMATS.md) into a Manifest.
+    """Reads the WebVision 1.0 layout into a Manifest.
 
     Train rows come from ``info/train_filelist_<source>.txt`` with their
     metadata from ``info/train_meta_list_<source>.txt``: line ``i`` names the
@@ -66,7 +66,13 @@ def webvision(
             e.g. ``"google/q0001/000000"`` (file names repeat across queries in
             the real data, so stems are not unique); val ids are the listed
             name without extension (``"val000001"``); ``"stem"``: the file
-            name without extension (unique in the demo world).
+            name without extension (unique in the demo world). Listed files
+            whose ids would differ only in extension keep it
+            (``google/q0001/000000.jpg`` and ``.png`` get ids
+            ``"google/q0001/000000.jpg"`` and ``"google/q0001/000000.png"``;
+            see ``mmvision.data.sources.ids``); a repeated id (the same path
+            listed twice, or with ``"stem"`` the same file name under two
+            queries) is a ``duplicate_id`` skip.
         strict: raise ``ValueError`` naming the file and line at the first
             skipped row.
         allow_outside_root: accept listed paths that escape ``root``.
@@ -89,13 +95,29 @@ def webvision(
         "webvision", root, strict, allow_outside_root, check_files, verify_images
     )
     classes = _read_synsets(r, os.path.join(r.root, "info", "synsets.txt"))
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    info = os.path.join(r.root, "info")
+    # Read every file list first: ids need all the listed names.
+    train_lists = []
     if split in ("train", "all"):
         for source in sources:
-            _read_train(r, source, classes, id_style, rows, seen)
+            list_path = os.path.join(info, f"train_filelist_{source}.txt")
+            what = f"WebVision {source} file list"
+            train_lists.append((source, list_path, list(r.read_lines(list_path, what))))
+    val_path = os.path.join(info, "val_filelist.txt")
+    val_lines: list[tuple[int, str]] = []
     if split in ("val", "all"):
-        _read_val(r, classes, id_style, rows, seen)
+        val_lines = list(r.read_lines(val_path, "WebVision val file list"))
+    listed = [line for *_, lines in train_lists for _, line in lines]
+    listed += [line for _, line in val_lines]
+    items = (_split_item(line) for line in listed)
+    ids = unique_ids((i[0].replace("\\", "/") for i in items if i), id_style)
+
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for source, list_path, lines in train_lists:
+        _read_train(r, source, list_path, lines, classes, ids, rows, seen)
+    if split in ("val", "all"):
+        _read_val(r, val_path, val_lines, classes, ids, rows, seen)
     return ReadResult(r.finish(rows), r.report, classes)
 
 
@@ -109,17 +131,23 @@ def _read_synsets(r: Reader, path: str) -> list[str]:
     return classes
 
 
-def _parse_item(r: Reader, line: str, where: str) -> tuple[str, int] | None:
+def _split_item(line: str) -> tuple[str, int] | None:
     """``"rel/path.jpg 12"`` -> ``("rel/path.jpg", 12)``; ``None`` when malformed."""
     parts = line.rsplit(None, 1)
     if len(parts) != 2:
-        r.skip("malformed_line", f"{where}: {line!r}")
         return None
     try:
         return parts[0], int(parts[1])
     except ValueError:
-        r.skip("malformed_line", f"{where}: {line!r}")
         return None
+
+
+def _parse_item(r: Reader, line: str, where: str) -> tuple[str, int] | None:
+    """``_split_item``, counting a ``malformed_line`` skip when it fails."""
+    item = _split_item(line)
+    if item is None:
+        r.skip("malformed_line", f"{where}: {line!r}")
+    return item
 
 
 def _add_row(
@@ -127,7 +155,7 @@ def _add_row(
     rel: str,
     label: int,
     classes: list[str],
-    id_style: str,
+    ids: dict[str, str],
     where: str,
     seen: set[str],
     base: str,
@@ -138,7 +166,7 @@ def _add_row(
     path = r.resolve(rel, where, base=base)
     if path is None:
         return None
-    row_id = make_id(rel.replace("\\", "/"), id_style)
+    row_id = ids[rel.replace("\\", "/")]
     if row_id in seen:
         r.skip("duplicate_id", f"{where}: id {row_id!r} seen before")
         return None
@@ -156,15 +184,14 @@ def _add_row(
 def _read_train(
     r: Reader,
     source: str,
+    list_path: str,
+    items: list[tuple[int, str]],
     classes: list[str],
-    id_style: str,
+    ids: dict[str, str],
     rows: list[dict[str, Any]],
     seen: set[str],
 ) -> None:
-    info = os.path.join(r.root, "info")
-    list_path = os.path.join(info, f"train_filelist_{source}.txt")
-    meta_path = os.path.join(info, f"train_meta_list_{source}.txt")
-    items = list(r.read_lines(list_path, f"WebVision {source} file list"))
+    meta_path = os.path.join(r.root, "info", f"train_meta_list_{source}.txt")
     if os.path.exists(meta_path):
         # Meta list line i describes file list line i (same numbering).
         meta_by_line = dict(r.read_lines(meta_path, f"WebVision {source} meta list"))
@@ -179,7 +206,7 @@ def _read_train(
         item = _parse_item(r, line, where)
         if item is None:
             continue
-        row = _add_row(r, item[0], item[1], classes, id_style, where, seen, r.root)
+        row = _add_row(r, item[0], item[1], classes, ids, where, seen, r.root)
         if row is None:
             continue
         meta = _lookup_meta(
@@ -264,12 +291,13 @@ def _load_query_json(r: Reader, source: str, json_rel: str, where: str) -> list 
 
 def _read_val(
     r: Reader,
+    list_path: str,
+    lines: list[tuple[int, str]],
     classes: list[str],
-    id_style: str,
+    ids: dict[str, str],
     rows: list[dict[str, Any]],
     seen: set[str],
 ) -> None:
-    list_path = os.path.join(r.root, "info", "val_filelist.txt")
     base = next(
         (
             os.path.join(r.root, d)
@@ -278,13 +306,13 @@ def _read_val(
         ),
         os.path.join(r.root, VAL_IMAGE_DIRS[0]),
     )
-    for lineno, line in r.read_lines(list_path, "WebVision val file list"):
+    for lineno, line in lines:
         where = f"{list_path}:{lineno}"
         r.report.rows_read += 1
         item = _parse_item(r, line, where)
         if item is None:
             continue
-        row = _add_row(r, item[0], item[1], classes, id_style, where, seen, base)
+        row = _add_row(r, item[0], item[1], classes, ids, where, seen, base)
         if row is None:
             continue
         row["split"] = "val"

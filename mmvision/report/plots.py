@@ -80,7 +80,7 @@ def tsne_png(
     for c in np.unique(labels):
         cx, cy = np.median(pts[labels == c], axis=0)
         ax.annotate(classes[int(c)], (cx, cy), fontsize=6, alpha=0.8)
-    ax.set_title("t-SNE of the fused embeddings (test split), coloured by class")
+    ax.set_title(f"t-SNE of the fused embeddings, {len(np.unique(labels))} classes")
     ax.set_xticks([])
     ax.set_yticks([])
     _save(plt, fig, path)
@@ -112,6 +112,7 @@ def classifier_report_html(
     robustness: dict[str, float],
     classes: Sequence[str],
     per_class: np.ndarray,
+    field_robustness: dict[str, Any] | None = None,
 ) -> None:
     """``report.html`` linking the plots of a classifier run."""
     run = Path(run)
@@ -124,6 +125,18 @@ def classifier_report_html(
         f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
         for k, v in robustness.items()
     )
+    fields = field_robustness or {}
+    frob = "".join(
+        f"<tr><td>{'nothing' if k == 'none' else html.escape(k)}</td>"
+        f"<td>{v:.4f}</td></tr>"
+        for k, v in fields.items()
+        if k != "classes"
+    )
+    if frob:
+        frob = (
+            f"<h2>One input removed, classes {fields.get('classes')} (top-1)</h2>"
+            f"<table><tr><th>removed</th><th>top-1</th></tr>{frob}</table>"
+        )
     pcs = "".join(
         f"<tr><td>{html.escape(c)}</td>"
         f"<td>{'' if np.isnan(a) else f'{a:.3f}'}</td></tr>"
@@ -138,6 +151,6 @@ def classifier_report_html(
         run / "report.html",
         "<!doctype html><html><head><meta charset='utf-8'><title>mmvision run</title>"
         "</head><body><h1>Classifier run</h1>"
-        f"<table>{rows}</table><h2>Robustness (top-1)</h2><table>{rob}</table>"
+        f"<table>{rows}</table><h2>Robustness (top-1)</h2><table>{rob}</table>{frob}"
         f"{imgs}<h2>Per-class accuracy</h2><table>{pcs}</table></body></html>\n",
     )

@@ -83,24 +83,3 @@ def caption_grid(
         )
     fig.tight_layout()
     return _save(fig, path)
-
-
-def plot_learning_curve(
-    history: Sequence[Mapping[str, float]], path: str | os.PathLike
-) -> Path | None:
-    """Training and validation loss per epoch; ``None`` when there is no history."""
-    if not history:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
-    for key in ("loss", "val_loss"):
-        vals = [h.get(key) for h in history]
-        if any(v is not None for v in vals):
-            ax.plot(epochs, vals, marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("masked cross entropy per token")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _save(fig, path)

@@ -1,8 +1,17 @@
-"""Run directories (DESIGN.md): one folder per training command.
+"""Run directories: one folder per training command, one format for every task.
 
-``config.json`` (enough to rerun it), ``model.keras``, ``history.csv``,
-``metrics.json`` (flat keys, floats), ``checkpoints/`` for ``--resume``,
-plots (``*.png``) and ``report.html``. Every file is written atomically.
+```
+config.json      the task's config (always has "task" and "preset"): enough to rerun it
+run_info.json    provenance: data directory, mmvision version, dates, and what the
+                 task records about its inputs (vocabulary or feature fingerprints)
+model.keras      the best model (lowest val_loss)
+history.csv      one row per epoch: losses, metrics, learning_rate, seconds
+metrics.json     flat keys, floats
+checkpoints/     last.keras, best.weights.h5, state.json (for --resume)
+*.png, report.html
+```
+
+Every file is written atomically (a temporary file and a rename).
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +28,14 @@ import numpy as np
 from mmvision.utils import atomic_path, write_json_atomic
 
 CONFIG = "config.json"
+INFO = "run_info.json"
 MODEL = "model.keras"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 CHECKPOINTS = "checkpoints"
+LAST = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
+STATE = "state.json"
 
 
 class RunError(ValueError):
@@ -37,7 +51,7 @@ def prepare(out: str | os.PathLike, resume: bool) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"run directory {out} exists and is not a directory")
-    ckpt = out / CHECKPOINTS / "last.keras"
+    ckpt = out / CHECKPOINTS / LAST
     if resume:
         if not ckpt.exists():
             raise RunError(
@@ -54,14 +68,85 @@ def prepare(out: str | os.PathLike, resume: bool) -> Path:
     return out
 
 
-def read_config(run: str | os.PathLike) -> dict[str, Any]:
-    path = Path(run) / CONFIG
-    if not path.is_file():
-        raise RunError(f"{run} is not a run directory: {path} is missing")
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise RunError(f"{path} is not valid JSON: {e}") from None
+
+
+def read_config(run: str | os.PathLike) -> dict[str, Any]:
+    """The raw ``config.json`` of a run (a ``RunError`` naming a missing file)."""
+    path = Path(run) / CONFIG
+    if not path.is_file():
+        raise RunError(f"{run} is not a run directory: {path} is missing")
+    return read_json(path)
+
+
+def read_task(run: str | os.PathLike) -> str:
+    """The ``task`` a run's ``config.json`` names."""
+    cfg = read_config(run)
+    if "task" not in cfg:
+        raise RunError(f"{Path(run) / CONFIG} names no task")
+    return str(cfg["task"])
+
+
+def write_config(run: str | os.PathLike, cfg: Any) -> None:
+    """Writes a config dataclass as ``config.json`` (it must have task/preset)."""
+    from mmvision.configs import to_dict
+
+    data = to_dict(cfg)
+    for key in ("task", "preset"):
+        if not data.get(key):
+            raise ValueError(f"config of {run} has no {key!r}")
+    write_json_atomic(Path(run) / CONFIG, data)
+
+
+def write_info(
+    run: str | os.PathLike, data_dir: str | os.PathLike | None, **extra: Any
+) -> None:
+    """Writes ``run_info.json``: where the data came from and ``extra`` facts."""
+    from mmvision import __version__
+
+    path = Path(run) / INFO
+    info = read_json(path) if path.is_file() else {}
+    if "created" not in info:
+        info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    info.update(
+        data_dir=str(Path(data_dir).resolve()) if data_dir else info.get("data_dir"),
+        mmvision_version=__version__,
+        updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    info.update(extra)
+    write_json_atomic(path, json.loads(json.dumps(info, default=_plain)))
+
+
+def read_info(run: str | os.PathLike) -> dict[str, Any]:
+    """``run_info.json`` of a run (a ``RunError`` naming it when missing)."""
+    path = Path(run) / INFO
+    if not path.is_file():
+        raise RunError(
+            f"{path} is missing: pass the data directory explicitly (--data)"
+        )
+    return read_json(path)
+
+
+def data_dir_of(run: str | os.PathLike, given: str | os.PathLike | None) -> Path:
+    """``given`` or the data directory the run recorded."""
+    if given is not None:
+        return Path(given)
+    recorded = read_info(run).get("data_dir")
+    if not recorded:
+        raise RunError(f"{Path(run) / INFO} records no data_dir; pass --data")
+    return Path(recorded)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def _flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,12 +163,16 @@ def _flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def read_metrics(run: str | os.PathLike) -> dict[str, Any]:
+    path = Path(run) / METRICS
+    return read_json(path) if path.is_file() else {}
+
+
 def write_metrics(run: str | os.PathLike, metrics: dict[str, Any]) -> dict[str, Any]:
     """Merges flat ``metrics`` into the run's ``metrics.json`` (atomic)."""
-    path = Path(run) / METRICS
-    current = json.loads(path.read_text()) if path.exists() else {}
+    current = read_metrics(run)
     current.update(_flatten(metrics))
-    write_json_atomic(path, current)
+    write_json_atomic(Path(run) / METRICS, current)
     return current
 
 
@@ -96,10 +185,6 @@ def save_model_atomic(model: Any, path: str | os.PathLike) -> None:
 def save_weights_atomic(model: Any, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
-
-
-BEST_WEIGHTS = "best.weights.h5"
-STATE = "state.json"
 
 
 def new_state() -> dict[str, Any]:
@@ -123,61 +208,32 @@ def optimizer_steps_per_epoch(dataset: Any, n_examples: int, batch_size: int) ->
     return steps + int(unknown)
 
 
-def checkpoint_callback(run: str | os.PathLike, state: dict[str, Any]) -> Any:
-    """A Keras callback keeping ``run/checkpoints`` current after every epoch.
-
-    Saves the last model (with optimizer state, for ``--resume``) as
-    ``last.keras``, the weights of the lowest ``val_loss`` so far as
-    ``best.weights.h5`` and ``state`` (epoch, best_val_loss, best_epoch,
-    updated in place) as ``state.json``, each atomically.
-    """
+def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
+    """``keras.saving.load_model`` with mmvision's layers registered; a missing
+    or unreadable file is a ``RunError`` naming it."""
     import keras
 
-    ckpt_dir = Path(run) / CHECKPOINTS
+    import mmvision.layers  # noqa: F401  (registers the layers)
+    import mmvision.models.captioner  # noqa: F401  (and the caption layers)
 
-    class RunCheckpoint(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            val = float(logs.get("val_loss", np.inf))
-            if val < state["best_val_loss"]:
-                state["best_val_loss"] = val
-                state["best_epoch"] = epoch + 1
-                save_weights_atomic(self.model, ckpt_dir / BEST_WEIGHTS)
-            save_model_atomic(self.model, ckpt_dir / "last.keras")
-            state["epoch"] = epoch + 1
-            write_json_atomic(ckpt_dir / STATE, state)
-
-    return RunCheckpoint()
-
-
-def learning_rate_log() -> Any:
-    """A Keras callback adding the optimizer's current learning rate to the
-    epoch logs (list it before a ``CSVLogger`` to get the column)."""
-    import keras
-
-    class LearningRateLog(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                lr = self.model.optimizer.learning_rate
-                logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
-
-    return LearningRateLog()
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"no trained model: {path} is missing")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as e:  # a truncated or foreign file
+        raise RunError(f"cannot load {path}: {type(e).__name__}: {e}") from None
 
 
 def load_checkpoint(run: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """``(model, state)`` from ``run/checkpoints``; a corrupt or truncated
     checkpoint is a ``RunError`` naming the file, never a fresh start."""
-    import keras
-
-    import mmvision.layers  # noqa: F401  (registers the layers)
-
-    ckpt = Path(run) / CHECKPOINTS / "last.keras"
+    ckpt = Path(run) / CHECKPOINTS / LAST
     state_path = Path(run) / CHECKPOINTS / STATE
     try:
-        model = keras.saving.load_model(ckpt)
-    except Exception as e:  # a truncated or foreign file: never a fresh start
-        raise RunError(f"corrupt checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+        model = load_model(ckpt)
+    except RunError as e:
+        raise RunError(f"corrupt checkpoint {ckpt}: {e}") from None
     try:
         state = json.loads(state_path.read_text())
         int(state["epoch"])
@@ -193,31 +249,3 @@ def save_best_model(model: Any, run: str | os.PathLike) -> None:
     if best.exists():
         model.load_weights(best)
     save_model_atomic(model, Path(run) / MODEL)
-
-
-INFO = "run_info.json"
-
-
-def write_info(run: str | os.PathLike, data_dir: str | os.PathLike) -> None:
-    """Records where the data came from, so ``evaluate RUN`` can find it."""
-    import time
-
-    from mmvision import __version__
-
-    write_json_atomic(
-        Path(run) / INFO,
-        {
-            "data_dir": str(Path(data_dir).resolve()),
-            "mmvision_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        },
-    )
-
-
-def read_info(run: str | os.PathLike) -> dict[str, Any]:
-    path = Path(run) / INFO
-    if not path.is_file():
-        raise RunError(
-            f"{path} is missing: pass the data directory explicitly (--data)"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
