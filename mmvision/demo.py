@@ -1,79 +1,282 @@
 """The end-to-end demo behind ``make demo`` / ``mmvision demo run OUT``.
 
-Each capability adds its step here as it lands; every step runs offline on
-the embedded demo world and prints what it measured.
+Every capability that exists, on the embedded demo world, through the
+library itself (``tasks`` and ``training``; no benchmark scripts, no CLI):
+
+world -> readers -> pipelines -> image-only, text-only and fused classifiers
+-> caption-word tower -> captioner (beam, greedy, nearest-neighbour baseline)
+-> captions of image files -> SavedModel export -> ``report.html``.
+
+Two profiles: the full one (6,000 images at 64 px) and ``quick`` (2,400
+images at 32 px: 50 per class, enough for every model to learn). The demo's
+own figures are what its report shows; the benchmarks measure separately.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
+
+#: profile -> world size and training lengths.
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": dict(images=6000, size=64, image_epochs=15, text_epochs=10,
+                 fused_epochs=10, tagger_epochs=12, caption_epochs=8),
+    "quick": dict(images=2400, size=32, image_epochs=10, text_epochs=8,
+                  fused_epochs=8, tagger_epochs=8, caption_epochs=6),
+}  # fmt: skip
+CHANCE = 1 / 48
 
 
-def _step(title: str) -> float:
-    print(f"\n== {title} ==", flush=True)
-    return time.perf_counter()
+class Demo:
+    """One demo run into ``out`` (see the module docstring)."""
+
+    def __init__(self, out: str | Path, profile: str, images: int | None, seed: int):
+        if profile not in PROFILES:
+            raise ValueError(
+                f"unknown demo profile {profile!r}; valid: {list(PROFILES)}"
+            )
+        self.out = Path(out)
+        self.p = dict(PROFILES[profile])
+        if images:
+            self.p["images"] = int(images)
+        self.profile, self.seed = profile, seed
+        self.world = self.out / "world"
+        self.runs = self.out / "runs"
+        self.rows: list[tuple[str, str, float, str]] = []  # step, figure, value, note
+        self.t_start = time.perf_counter()
+
+    # ----------------------------------------------------------------- util
+    def step(self, title: str) -> float:
+        print(f"\n== {title} ==", flush=True)
+        return time.perf_counter()
+
+    def done(self, t0: float) -> None:
+        print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    def record(self, step: str, figure: str, value: float, note: str = "") -> None:
+        self.rows.append((step, figure, float(value), note))
+        print(f"  {figure:42s} {value:.3f} {note}", flush=True)
+
+    def fit(self, task: str, cfg: Any, name: str) -> tuple[Path, dict[str, Any]]:
+        from mmvision.training import fit_task, run_dir
+        from mmvision.training.callbacks import EpochProgress
+
+        run = self.runs / name
+        if (run / run_dir.METRICS).is_file() and (run / run_dir.MODEL).is_file():
+            print(f"  {name}: reusing the finished run in {run}")
+            return run, run_dir.read_metrics(run)
+        resume = (run / run_dir.CHECKPOINTS / run_dir.LAST).is_file()
+        if not resume and run.exists():
+            import shutil
+
+            shutil.rmtree(run)  # a run stopped before its first checkpoint
+        bar = EpochProgress(name, cfg.train.epochs)
+        metrics = fit_task(task, cfg, self.world, run, resume=resume, callbacks=[bar])
+        return run, metrics
+
+    # ---------------------------------------------------------------- steps
+    def make_world(self) -> None:
+        from mmvision.datasets import shapes
+        from mmvision.report.world import world_summary
+
+        t0 = self.step("1. demo world: render it in five real dataset layouts")
+        if (self.world / "world.json").is_file():
+            info = shapes.load_world_info(self.world)
+            if (
+                info.get("n_images") == self.p["images"]
+                and info.get("size") == self.p["size"]
+            ):
+                print(f"  reusing {self.world}")
+                return self.done(t0)
+        summary = shapes.generate(
+            self.world, n_images=self.p["images"], size=self.p["size"], seed=self.seed
+        )
+        print(world_summary(summary))
+        self.done(t0)
+
+    def read_everything(self) -> None:
+        from mmvision.data import pipelines, sources
+
+        t0 = self.step("2. readers and pipelines: every layout, one tf.data batch")
+        layouts = {
+            "webvision": (self.world / "webvision", {"split": "train"}),
+            "flickr8k": (self.world / "flickr8k", {"split": "all"}),
+            "tiny_imagenet": (self.world / "tiny-imagenet-200", {"split": "all"}),
+            "folders": (self.world / "folders", {"sidecar_json": True}),
+        }
+        for kind, (root, kw) in layouts.items():
+            manifest, report, classes = sources.read(kind, root, **kw)
+            skipped = dict(report.skipped or {})
+            print(
+                f"  {kind:14s} {len(manifest):6d} rows {len(classes):3d} classes, "
+                f"skipped {skipped or 'nothing'}"
+            )
+        triplets = sources.read("triplets", self.world / "triplets.txt")[0]
+        print(f"  {'triplets':14s} {len(triplets):6d} triplets")
+        manifest, _, _ = sources.read(
+            "webvision", self.world / "webvision", split="train"
+        )
+        ds = pipelines.classification_dataset(
+            manifest.head(64), image_size=self.p["size"], batch_size=32,
+            fields=("image", "title", "description", "tags"),
+        )  # fmt: skip
+        x, y = next(iter(ds))
+        shapes = {k: tuple(v.shape) for k, v in x.items()}
+        print(f"  classification batch: {shapes}, labels {tuple(y.shape)}")
+        self.done(t0)
+
+    def classifiers(self) -> Path:
+        from mmvision import configs
+        from mmvision.training import evaluate_run
+
+        t0 = self.step("3. classification: image only, text only, fused (concat)")
+        size, p = self.p["size"], self.p
+
+        def cfg(preset: str, epochs: int, *extra: str):
+            base = configs.get_preset("classifier", preset)
+            return configs.apply_overrides(
+                base,
+                [f"data.image_size={size}", f"train.epochs={epochs}", "train.verbose=0",
+                 f"train.seed={self.seed}", *extra],
+            )  # fmt: skip
+
+        image_run, _ = self.fit(
+            "classifier", cfg("demo_image", p["image_epochs"]), "image"
+        )
+        text_run, _ = self.fit(
+            "classifier", cfg("demo_text_bow", p["text_epochs"]), "text"
+        )
+        fused_cfg = cfg(
+            "demo_fused_pretrained",
+            p["fused_epochs"],
+            f"model.image_weights={image_run}",
+        )
+        fused_run, _ = self.fit("classifier", fused_cfg, "fused")
+        figures = {}
+        for name, run in (
+            ("image", image_run),
+            ("text", text_run),
+            ("fused", fused_run),
+        ):
+            res = evaluate_run(run)
+            figures[name] = res["test_top1"]
+            self.record("classifier", f"{name} only test top-1" if name != "fused"
+                        else "fused test top-1", res["test_top1"],
+                        f"(chance {CHANCE:.3f})")  # fmt: skip
+            if name == "fused":
+                rob = res["robustness"]
+                self.record(
+                    "classifier", "fused, text removed: top-1", rob["text_missing"]
+                )
+                self.record(
+                    "classifier", "fused, image removed: top-1", rob["image_missing"]
+                )
+                for field, v in res["field_robustness"].items():
+                    if field not in ("classes", "none"):
+                        self.record(
+                            "classifier", f"fused, 5 classes, {field} removed", v
+                        )
+        gain = figures["fused"] - max(figures["image"], figures["text"])
+        self.record("classifier", "fused minus best single modality", gain)
+        self.done(t0)
+        return image_run
+
+    def captioner(self) -> Path:
+        from mmvision import configs
+
+        t0 = self.step("4. captioning: caption-word tower, CNN-LSTM merge decoder")
+        size, p = self.p["size"], self.p
+        tagger = configs.apply_overrides(
+            configs.get_preset("concept_tagger", "demo_concept_tagger"),
+            [f"data.image_size={size}", f"train.epochs={p['tagger_epochs']}",
+             "model.tower=small_cnn", "train.verbose=0", "data.batch_size=64"],
+        )  # fmt: skip
+        tagger_run, tm = self.fit("concept_tagger", tagger, "caption_words")
+        self.record(
+            "captioning", "caption-word tower test word mAP", tm["test_word_map"]
+        )
+        cap = configs.apply_overrides(
+            configs.get_preset("captioner", "demo_captioner"),
+            [f"data.image_size={size}", f"train.epochs={p['caption_epochs']}",
+             "features.pretrain=none", f"features.source={tagger_run}",
+             f"features.cache_dir={self.out / 'feature_cache'}", "train.verbose=0"],
+        )  # fmt: skip
+        cap_run, m = self.fit("captioner", cap, "captioner")
+        self.record("captioning", "beam k=3 BLEU-4", m["bleu4"])
+        self.record("captioning", "beam k=3 CIDEr-D", m["cider_d"])
+        self.record("captioning", "greedy BLEU-4", m["greedy_bleu4"])
+        self.record("captioning", "nearest-neighbour BLEU-4", m["nn_baseline_bleu4"])
+        self.record("captioning", "beam minus nearest-neighbour BLEU-4",
+                    m["bleu4"] - m["nn_baseline_bleu4"])  # fmt: skip
+        self.done(t0)
+        return cap_run
+
+    def captions_and_export(self, cap_run: Path) -> None:
+        import base64
+
+        from mmvision.datasets import shapes
+        from mmvision.export import export_captioner
+        from mmvision.inference.captioner import caption_images
+
+        t0 = self.step("5. caption image files; SavedModel export for TF Serving")
+        truth = [
+            r for r in shapes.load_ground_truth(self.world) if r["split"] == "test"
+        ]
+        paths = [self.world / "flickr8k" / "Flicker8k_Dataset" / f"{r['id']}.jpg"
+                 for r in truth[:4]]  # fmt: skip
+        for r in caption_images(cap_run, [p for p in paths if p.exists()]):
+            print(f"  {Path(r.path).name}: {r.caption or r.error}")
+        export = export_captioner(cap_run, self.out / "export" / "captioner" / "1")
+        print(f"  SavedModel: {export}")
+        import tensorflow as tf
+
+        served = tf.saved_model.load(str(export)).signatures["serving_default"]
+        body = {
+            "instances": [{"b64": base64.b64encode(paths[0].read_bytes()).decode()}]
+        }
+        raw = [base64.b64decode(i["b64"]) for i in body["instances"]]
+        out = served(image_bytes=tf.constant(raw))
+        print(
+            f"  served caption of {paths[0].name}: {out['caption'][0].numpy().decode()}"
+        )
+        self.done(t0)
+
+    def report(self) -> Path:
+        from mmvision.report.demo import demo_report_html
+
+        seconds = time.perf_counter() - self.t_start
+        path = demo_report_html(self.out, self.rows, self.runs, seconds, self.profile)
+        print("\n== summary ==")
+        for step, figure, value, note in self.rows:
+            print(f"  {step:11s} {figure:42s} {value:7.3f} {note}")
+        print(f"\nreport: {path}")
+        print(f"demo ({self.profile}) finished in {seconds / 60:.1f} min; "
+              f"everything is under {self.out}")  # fmt: skip
+        return path
 
 
-def run(out: str | Path, images: int = 6000, seed: int = 0) -> int:
-    """Runs the demo into ``out``; returns a process exit code."""
-    from mmvision.cli import _print_world_summary
-    from mmvision.datasets import shapes
+def run(
+    out: str | Path,
+    quick: bool = False,
+    images: int | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+) -> int:
+    """Runs the demo into ``out``; returns a process exit code. A finished
+    step's runs are reused when the demo is started again on the same folder."""
+    from mmvision.utils import quiet_tensorflow
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = _step("1. demo world: render and write the real dataset layouts")
-    summary = shapes.generate(out / "world", n_images=images, size=64, seed=seed)
-    _print_world_summary(summary)
-    print(f"  ({time.perf_counter() - t0:.1f} s)")
-    world = out / "world"
-    for number, title, script, extra in _BENCHMARKS:
-        t0 = _step(f"{number}. {title}")
-        code = _run_benchmark(script, world, out, extra)
-        if code:
-            print(f"demo step {number} failed (exit code {code})")
-            return code
-        print(f"  ({time.perf_counter() - t0:.1f} s)")
-    print(f"\ndemo finished; everything is under {out}")
+    quiet_tensorflow(verbose)
+    demo = Demo(out, "quick" if quick else "full", images, seed)
+    demo.out.mkdir(parents=True, exist_ok=True)
+    demo.make_world()
+    demo.read_everything()
+    demo.classifiers()
+    cap_run = demo.captioner()
+    demo.captions_and_export(cap_run)
+    demo.report()
     return 0
 
 
-#: (step, title, benchmark script, extra args): each runs on the demo world.
-_BENCHMARKS = [
-    (
-        2,
-        "multimodal classification: image only, text only, fused (small_cnn + bow)",
-        "bench_classifier.py",
-        ["--runs", "{out}/runs/classifier"],
-    ),
-    (
-        3,
-        "captioning: caption-word image tower (small_resnet), CNN-LSTM merge "
-        "decoder, beam search, BLEU/ROUGE-L/CIDEr-D",
-        "bench_captioning.py",
-        ["--work", "{out}/runs/captioning"],
-    ),
-]
-
-
-def _run_benchmark(script: str, world: Path, out: Path, extra: list[str]) -> int:
-    """Runs ``benchmarks/SCRIPT`` of this checkout on ``world``."""
-    import subprocess
-    import sys
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / script
-    if not path.exists():
-        print(f"  skipped: {path} not found (the demo needs a source checkout)")
-        return 0
-    args = [a.format(out=out) for a in extra]
-    cmd = [
-        sys.executable,
-        str(path),
-        "--world",
-        str(world),
-        "--out",
-        str(out / script.replace(".py", ".json")),
-        *args,
-    ]
-    print("  $ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+__all__ = ["PROFILES", "Demo", "run"]

@@ -90,3 +90,20 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    # absl writes its pre-initialisation lines (oneDNN, CUDA probing) straight
+    # to file descriptor 2 while TensorFlow loads: hide only those.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

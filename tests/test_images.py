@@ -197,3 +197,31 @@ def test_corpus_describes_itself(corpus):
         "empty_file",
         "missing_file",
     }
+
+
+def test_one_skip_counter_for_pipelines_and_readers():
+    import copy
+    import pickle
+
+    from mmvision.data.manifest import ReadReport
+    from mmvision.data.skips import SkipCounter
+    from mmvision.data.sources._common import Reader
+
+    stats = images.PipelineStats()
+    assert isinstance(stats, SkipCounter) and images.DropCounter is images.PipelineStats
+    stats.skip("decode_error", "a.jpg")
+    stats.skip("decode_error", "a.jpg")  # the same file, next epoch: listed once
+    assert stats.count("decode_error") == 2 and stats.examples["decode_error"] == [
+        "a.jpg"
+    ]
+    assert pickle.loads(pickle.dumps(stats)).to_dict() == stats.to_dict()
+    back = stats.snapshot()
+    stats.skip("too_small", "b.png")
+    stats.restore(back)
+    assert stats.n_skipped == 2 and "too_small" not in stats.examples
+    report = Reader("t", ".").report
+    assert isinstance(report, ReadReport) and isinstance(report, SkipCounter)
+    report.skip("missing_file", "x")
+    report.skip("missing_file", "x")  # readers keep every place (up to the max)
+    assert report.examples["missing_file"] == ["x", "x"] and report.n_skipped == 2
+    assert set(copy.deepcopy(report).to_dict()) == set(ReadReport().to_dict())

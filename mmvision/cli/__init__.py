@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from mmvision.utils import quiet_tensorflow
 
-    quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    quiet_tensorflow(verbose=bool(getattr(args, "verbose", False)))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return int(func(args) or 0)

@@ -66,3 +66,33 @@ class RunCheckpoint(keras.callbacks.Callback):
         run_dir.save_model_atomic(self.model, self.dir / run_dir.LAST)
         self.state["epoch"] = epoch + 1
         write_json_atomic(self.dir / run_dir.STATE, self.state)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One tqdm bar over a run's epochs with the latest losses (for ``verbose=0``
+    fits: a console of progress bars instead of a screen per epoch)."""
+
+    def __init__(self, label: str, epochs: int):
+        super().__init__()
+        self.label, self.epochs, self.bar = label, int(epochs), None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc=f"  {self.label}", unit="epoch",
+                        leave=True, dynamic_ncols=True)  # fmt: skip
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bar is None:
+            return
+        logs = logs or {}
+        self.bar.n = epoch + 1
+        shown = {k: f"{v:.3f}" for k, v in logs.items() if k in _SHOWN}
+        self.bar.set_postfix(shown, refresh=True)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+
+
+_SHOWN = ("loss", "val_loss", "val_top1", "val_accuracy")

@@ -98,6 +98,7 @@ def fit_task(
     out: str | os.PathLike,
     resume: bool = False,
     strategy: Any = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Trains ``task`` with ``cfg`` on ``data_dir`` into the run ``out``.
 
@@ -112,6 +113,7 @@ def fit_task(
         strategy: ``None``, ``"default"``, ``"mirrored"`` or a
             ``tf.distribute.Strategy``: the model is built, compiled and
             trained under its scope.
+        callbacks: extra Keras callbacks (e.g. ``callbacks.EpochProgress``).
 
     Returns:
         The run's ``metrics.json`` content.
@@ -155,6 +157,7 @@ def fit_task(
 
     patience = task.patience(cfg)
     monitor = "val_loss" if val_ds is not None else "loss"
+    extra = list(callbacks or [])
     callbacks = [
         EpochLog(),  # first: the history gets learning_rate and seconds
         keras.callbacks.CSVLogger(str(run / run_dir.HISTORY), append=resume),
@@ -163,6 +166,7 @@ def fit_task(
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=patience))
     callbacks += task.default_callbacks(cfg)
     callbacks.append(RunCheckpoint(run, state, monitor=monitor))
+    callbacks += extra
     stopped = patience > 0 and state["epoch"] - state["best_epoch"] >= patience
     t0 = time.perf_counter()
     if state["epoch"] < task.epochs(cfg) and not stopped:
@@ -174,6 +178,7 @@ def fit_task(
                 initial_epoch=int(state["epoch"]),
                 callbacks=callbacks,
                 verbose=task.verbose(cfg),
+                shuffle=False,  # the pipelines shuffle
             )
     train_seconds = time.perf_counter() - t0
     run_dir.save_best_model(model, run)
