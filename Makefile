@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmvision-installed
 DEMO_OUT ?= demo_out
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 
 .PHONY: install demo test test-fast bench lint clean
 

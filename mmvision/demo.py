@@ -3,9 +3,11 @@
 Every capability that exists, on the embedded demo world, through the
 library itself (``tasks`` and ``training``; no benchmark scripts, no CLI):
 
-world -> readers -> pipelines -> image-only, text-only and fused classifiers
--> caption-word tower -> captioner (beam, greedy, nearest-neighbour baseline)
--> captions of image files -> SavedModel export -> ``report.html``.
+world -> readers -> pipelines -> caption-word image tower (learns the world
+from the words of its captions: no ImageNet weights offline) -> image-only,
+text-only and fused classifiers on that tower -> captioner on its features
+(beam, greedy, nearest-neighbour baseline) -> captions of image files ->
+SavedModel export -> ``report.html``.
 
 Two profiles: the full one (6,000 images at 64 px) and ``quick`` (2,400
 images at 32 px: 50 per class, enough for every model to learn). The demo's
@@ -20,10 +22,10 @@ from typing import Any
 
 #: profile -> world size and training lengths.
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": dict(images=6000, size=64, image_epochs=15, text_epochs=10,
-                 fused_epochs=10, tagger_epochs=12, caption_epochs=8),
+    "full": dict(images=6000, size=64, image_epochs=10, text_epochs=10,
+                 fused_epochs=10, tagger_epochs=15, caption_epochs=10),
     "quick": dict(images=2400, size=32, image_epochs=10, text_epochs=8,
-                  fused_epochs=8, tagger_epochs=8, caption_epochs=6),
+                  fused_epochs=8, tagger_epochs=12, caption_epochs=9),
 }  # fmt: skip
 CHANCE = 1 / 48
 
@@ -59,18 +61,28 @@ class Demo:
         print(f"  {figure:42s} {value:.3f} {note}", flush=True)
 
     def fit(self, task: str, cfg: Any, name: str) -> tuple[Path, dict[str, Any]]:
+        from mmvision.configs import to_dict
         from mmvision.training import fit_task, run_dir
         from mmvision.training.callbacks import EpochProgress
 
         run = self.runs / name
-        if (run / run_dir.METRICS).is_file() and (run / run_dir.MODEL).is_file():
+        same = (run / run_dir.CONFIG).is_file() and all(
+            run_dir.read_config(run).get(k) == v
+            for k, v in to_dict(cfg).items()
+            if k != "features" or cfg.task != "captioner"
+        )
+        if (
+            same
+            and (run / run_dir.METRICS).is_file()
+            and (run / run_dir.MODEL).is_file()
+        ):
             print(f"  {name}: reusing the finished run in {run}")
             return run, run_dir.read_metrics(run)
-        resume = (run / run_dir.CHECKPOINTS / run_dir.LAST).is_file()
+        resume = same and (run / run_dir.CHECKPOINTS / run_dir.LAST).is_file()
         if not resume and run.exists():
             import shutil
 
-            shutil.rmtree(run)  # a run stopped before its first checkpoint
+            shutil.rmtree(run)  # another config, or stopped before its first epoch
         bar = EpochProgress(name, cfg.train.epochs)
         metrics = fit_task(task, cfg, self.world, run, resume=resume, callbacks=[bar])
         return run, metrics
@@ -126,11 +138,14 @@ class Demo:
         print(f"  classification batch: {shapes}, labels {tuple(y.shape)}")
         self.done(t0)
 
-    def classifiers(self) -> Path:
+    def classifiers(self, tower_run: Path) -> None:
         from mmvision import configs
         from mmvision.training import evaluate_run
 
-        t0 = self.step("3. classification: image only, text only, fused (concat)")
+        t0 = self.step(
+            "4. classification: image only, text only, fused (concat), on the "
+            "caption-word tower (frozen)"
+        )
         size, p = self.p["size"], self.p
 
         def cfg(preset: str, epochs: int, *extra: str):
@@ -141,17 +156,12 @@ class Demo:
                  f"train.seed={self.seed}", *extra],
             )  # fmt: skip
 
-        image_run, _ = self.fit(
-            "classifier", cfg("demo_image", p["image_epochs"]), "image"
-        )
-        text_run, _ = self.fit(
-            "classifier", cfg("demo_text_bow", p["text_epochs"]), "text"
-        )
-        fused_cfg = cfg(
-            "demo_fused_pretrained",
-            p["fused_epochs"],
-            f"model.image_weights={image_run}",
-        )
+        tower = [f"model.image_weights={tower_run}", "model.freeze_fraction=1.0"]
+        image_cfg = cfg("demo_image", p["image_epochs"], *tower)
+        image_run, _ = self.fit("classifier", image_cfg, "image")
+        text_cfg = cfg("demo_text_bow", p["text_epochs"])
+        text_run, _ = self.fit("classifier", text_cfg, "text")
+        fused_cfg = cfg("demo_fused_pretrained", p["fused_epochs"], *tower)
         fused_run, _ = self.fit("classifier", fused_cfg, "fused")
         figures = {}
         for name, run in (
@@ -173,19 +183,22 @@ class Demo:
                     "classifier", "fused, image removed: top-1", rob["image_missing"]
                 )
                 for field, v in res["field_robustness"].items():
-                    if field not in ("classes", "none"):
+                    if field != "classes":
                         self.record(
-                            "classifier", f"fused, 5 classes, {field} removed", v
+                            "classifier",
+                            f"fused, 5 classes, {field} removed".replace(
+                                "none removed", "nothing removed"
+                            ),
+                            v,
                         )
         gain = figures["fused"] - max(figures["image"], figures["text"])
         self.record("classifier", "fused minus best single modality", gain)
         self.done(t0)
-        return image_run
 
-    def captioner(self) -> Path:
+    def caption_words(self) -> Path:
         from mmvision import configs
 
-        t0 = self.step("4. captioning: caption-word tower, CNN-LSTM merge decoder")
+        t0 = self.step("3. caption-word image tower: learns the world from captions")
         size, p = self.p["size"], self.p
         tagger = configs.apply_overrides(
             configs.get_preset("concept_tagger", "demo_concept_tagger"),
@@ -193,9 +206,15 @@ class Demo:
              "model.tower=small_cnn", "train.verbose=0", "data.batch_size=64"],
         )  # fmt: skip
         tagger_run, tm = self.fit("concept_tagger", tagger, "caption_words")
-        self.record(
-            "captioning", "caption-word tower test word mAP", tm["test_word_map"]
-        )
+        self.record("tower", "caption-word tower test word mAP", tm["test_word_map"])
+        self.done(t0)
+        return tagger_run
+
+    def captioner(self, tagger_run: Path) -> Path:
+        from mmvision import configs
+
+        t0 = self.step("5. captioning: CNN-LSTM merge decoder on the tower's features")
+        size, p = self.p["size"], self.p
         cap = configs.apply_overrides(
             configs.get_preset("captioner", "demo_captioner"),
             [f"data.image_size={size}", f"train.epochs={p['caption_epochs']}",
@@ -219,7 +238,7 @@ class Demo:
         from mmvision.export import export_captioner
         from mmvision.inference.captioner import caption_images
 
-        t0 = self.step("5. caption image files; SavedModel export for TF Serving")
+        t0 = self.step("6. caption image files; SavedModel export for TF Serving")
         truth = [
             r for r in shapes.load_ground_truth(self.world) if r["split"] == "test"
         ]
@@ -272,8 +291,9 @@ def run(
     demo.out.mkdir(parents=True, exist_ok=True)
     demo.make_world()
     demo.read_everything()
-    demo.classifiers()
-    cap_run = demo.captioner()
+    tower = demo.caption_words()
+    demo.classifiers(tower)
+    cap_run = demo.captioner(tower)
     demo.captions_and_export(cap_run)
     demo.report()
     return 0

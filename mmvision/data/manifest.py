@@ -1,4 +1,4 @@
-"""The Manifest: one schema that crosses every boundary (DESIGN.md).
+"""The Manifest: one schema that crosses every boundary.
 
 A Manifest is a ``pandas.DataFrame`` with one row per image and the columns in
 ``COLUMNS``. Readers (``mmvision.data.sources``) return one together with a

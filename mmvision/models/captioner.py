@@ -44,25 +44,24 @@ TOWER_LAYER = "image_tower"
 class MergeAdd(keras.layers.Layer):
     """Adds image features ``[B, U]`` to every step of a sequence ``[B, T, U]``.
 
+    Called as ``MergeAdd()(sequence, features)``: the sequence comes first so
+    that Keras hands its mask to ``compute_mask`` and the mask is passed on.
     With a ``[B, U]`` sequence output (per-word model) it is a plain add.
-    The sequence mask is passed on.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def call(self, features, sequence):
+    def call(self, sequence, features):
         if len(sequence.shape) == 3:
             features = ops.expand_dims(features, 1)
         return features + sequence
 
-    def compute_mask(self, features, sequence, mask=None):
-        if isinstance(mask, (list, tuple)):
-            return mask[1]
+    def compute_mask(self, sequence, mask=None):
         return mask
 
-    def compute_output_shape(self, features_shape, sequence_shape):
+    def compute_output_shape(self, sequence_shape, features_shape):
         return tuple(sequence_shape)
 
 
@@ -100,7 +99,10 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         return per_token / ops.maximum(count, 1.0)
 
     def get_config(self):
-        return {"name": self.name}
+        config = {"name": self.name}
+        if self.dtype is not None:
+            config["dtype"] = self.dtype
+        return config
 
 
 def build_captioner(
@@ -160,7 +162,7 @@ def build_captioner(
     )
     s = layers.Dropout(dropout, name="token_dropout")(s)
     s = layers.LSTM(units, return_sequences=not per_word, name="lstm")(s)
-    x = MergeAdd(name="merge")(f, s)
+    x = MergeAdd(name="merge")(s, f)
     x = layers.Dense(units, activation="relu", name="decoder_dense")(x)
     x = layers.Dense(vocab_size, name="logits")(x)
     probs = layers.Activation("softmax", dtype="float32", name="probs")(x)

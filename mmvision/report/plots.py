@@ -60,15 +60,22 @@ def tsne_png(
     path: str | os.PathLike,
     seed: int = 0,
     max_points: int = 2000,
+    marked: np.ndarray | None = None,
+    marked_label: str = "marked",
 ) -> np.ndarray:
-    """t-SNE of embeddings coloured by class (scikit-learn); returns the 2-D points."""
+    """t-SNE of embeddings coloured by class (scikit-learn); returns the 2-D points.
+
+    ``marked`` (a boolean row mask) circles those points in black, e.g. images
+    with label noise.
+    """
     from sklearn.manifold import TSNE
 
     emb = np.asarray(embeddings, np.float32)
     labels = np.asarray(labels)
+    marked = np.zeros(len(emb), bool) if marked is None else np.asarray(marked, bool)
     if len(emb) > max_points:
         idx = np.random.default_rng(seed).choice(len(emb), max_points, replace=False)
-        emb, labels = emb[idx], labels[idx]
+        emb, labels, marked = emb[idx], labels[idx], marked[idx]
     perplexity = float(min(30, max(2, (len(emb) - 1) / 3)))
     pts = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
         emb
@@ -77,6 +84,11 @@ def tsne_png(
     ax = fig.add_subplot(111)
     cmap = plt.get_cmap("tab20", max(len(classes), 1))
     ax.scatter(pts[:, 0], pts[:, 1], c=labels, cmap=cmap, s=8)
+    if marked.any():
+        ax.scatter(pts[marked, 0], pts[marked, 1], s=40, facecolors="none",
+                   edgecolors="black", linewidths=0.6,
+                   label=f"{marked_label} ({int(marked.sum())})")  # fmt: skip
+        ax.legend(loc="lower right", fontsize=7)
     for c in np.unique(labels):
         cx, cy = np.median(pts[labels == c], axis=0)
         ax.annotate(classes[int(c)], (cx, cy), fontsize=6, alpha=0.8)

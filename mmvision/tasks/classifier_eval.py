@@ -88,9 +88,12 @@ def evaluate_classifier(
         report.confusion_matrix_png(cm, classes, run / "confusion_matrix.png")
         if emb is not None:
             keep = _first_classes(labels, TSNE_CLASSES)
+            noisy = _label_noise(data.root, manifest)
             report.tsne_png(
-                emb[keep], labels[keep], classes, run / "tsne.png", seed=cfg.train.seed
-            )
+                emb[keep], labels[keep], classes, run / "tsne.png", seed=cfg.train.seed,
+                marked=None if noisy is None else noisy[keep],
+                marked_label="web text names a wrong shape or colour",
+            )  # fmt: skip
         if (run / run_dir.HISTORY).exists():
             report.learning_curves_png(
                 run / run_dir.HISTORY, run / "learning_curves.png"
@@ -107,3 +110,21 @@ def _first_classes(labels: np.ndarray, n: int) -> np.ndarray:
     """Row mask of the ``n`` lowest class ids present (distinct colours)."""
     keep = np.unique(labels)[:n]
     return np.isin(labels, keep)
+
+
+def _label_noise(root: Path, manifest) -> np.ndarray | None:
+    """Row mask of images whose web text is noisy, where ground truth exists
+    (the demo world's ``ground_truth.jsonl`` beside the dataset root)."""
+    import json
+
+    truth = Path(root).parent / "ground_truth.jsonl"
+    if not truth.is_file():
+        return None
+    noisy = set()
+    with open(truth, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("text_noise"):
+                noisy.add(str(rec["id"]))
+    stems = manifest["image_path"].map(lambda p: Path(str(p)).stem)
+    return stems.isin(noisy).to_numpy()
