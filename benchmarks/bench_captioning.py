@@ -5,8 +5,8 @@ One run (default: 6,000 images, 64 px, seed 0):
 1. Image tower: no ImageNet weights exist offline, so the captioner's own
    first stage (preset ``demo_captioner``, ``features.pretrain=concepts``)
    trains a ``small_resnet`` tower on the words of the training captions,
-   image by image, with the 8 flips/turns of the square
-   (``mmvision.concepts``).
+   image by image, with the 8 flips/turns of the square (the
+   ``concept_tagger`` task, into ``RUN/tower``).
 2. Captioner: the merge decoder on cached features of that tower, sequence
    targets, length-bucketed batches, early stopping on validation loss.
    Scored on the test split: BLEU-1..4, ROUGE-L, CIDEr-D of beam (k=3) and
@@ -33,22 +33,39 @@ primary_object_named >= 0.8, train_speedup >= 5, decode_speedup >= 10.
 JSON keys: bleu1..bleu4, rouge_l, cider, greedy_bleu4, nn_baseline_bleu4,
 nn_baseline_cider, primary_object_named, train_speedup, decode_speedup (and
 more); captions of the test split go to captions_test.jsonl beside the JSON.
+
+``--quick`` (a few minutes; checks the script end to end, its figures mean
+little): 960 images at 32 px, 2 tower and 2 captioner epochs, a short speed
+comparison, in its own ``--work`` directory, results to a temporary file
+unless ``--out`` is given.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from _common import parser, print_table, write_results
 
-from mmvision import captioning
-from mmvision.configs.captioner import get_preset
+from mmvision import configs
+from mmvision.data.caption_data import read_caption_manifest
 from mmvision.datasets import shapes
+from mmvision.inference.captioner import CaptionerRun
+from mmvision.tasks.captioner_eval import BLEU_NOTE
+from mmvision.training import fit_task
 from mmvision.utils import write_text_atomic
+
+#: the full benchmark's settings, and what --quick changes.
+FULL = dict(images=6000, size=64, tower_epochs=40, epochs=40, compare_images=1200,
+            pw_epochs=2, max_seq_epochs=30, loop_images=20, decode_images=256,
+            work="/tmp/mmvision_bench_captioning")  # fmt: skip
+QUICK = dict(images=960, size=32, tower_epochs=2, epochs=2, compare_images=200,
+             pw_epochs=1, max_seq_epochs=3, loop_images=5, decode_images=64,
+             work="/tmp/mmvision_bench_captioning_quick")  # fmt: skip
 
 
 def named_fraction(
@@ -60,27 +77,36 @@ def named_fraction(
     return float(np.mean(hits)) if hits else 0.0
 
 
-def _world(path: Path, n: int, size: int, seed: int) -> Path:
+def _world(path: Path, n: int, size: int, seed: int) -> tuple[Path, bool]:
+    """The demo world at ``path`` (rendered when absent or other); ``True``
+    when it was rendered now."""
     info = path / "world.json"
     if info.is_file():
         w = json.loads(info.read_text())
         if (w.get("n_images"), w.get("size"), w.get("seed")) == (n, size, seed):
-            return path
+            return path, False
     print(f"rendering the demo world ({n} images, {size} px, seed {seed}) ...")
+    shutil.rmtree(path, ignore_errors=True)
     shapes.generate(path, n_images=n, size=size, seed=seed)
-    return path
+    return path, True
 
 
-def _done(out: Path) -> bool:
-    return (out / "metrics.json").is_file() and (out / "model.keras").is_file()
+def _done(cfg, world: Path, out: Path) -> bool:
+    """A finished run of this config on this world (else it is trained again)."""
+    need = ("metrics.json", "model.keras", "config.json", "run_info.json")
+    if not all((out / n).is_file() for n in need):
+        return False
+    stored = configs.config_from_dict(json.loads((out / "config.json").read_text()))
+    info = json.loads((out / "run_info.json").read_text())
+    return stored == cfg and info.get("data_dir") == str(world.resolve())
 
 
 def _captioner_run(cfg, world: Path, out: Path) -> dict:
-    if _done(out):
+    if _done(cfg, world, out):
         print(f"reusing {out}")
         return json.loads((out / "metrics.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
-    return captioning.train_captioner(cfg, world, out, verbose=2)
+    return fit_task("captioner", cfg, world, out)
 
 
 def train_speed(run_dir: Path, world: Path, n_images: int, pw_epochs: int,
@@ -91,9 +117,9 @@ def train_speed(run_dir: Path, world: Path, n_images: int, pw_epochs: int,
     from mmvision.data import pipelines
     from mmvision.models import captioner as cap_lib
 
-    run = captioning.CaptionerRun(run_dir)
+    run = CaptionerRun(run_dir)
     cfg = run.config
-    manifest, _, _ = captioning.read_caption_manifest(world)
+    manifest, _, _ = read_caption_manifest(world)
     train = manifest[manifest["split"] == "train"].iloc[:n_images]
     val = manifest[manifest["split"] == "val"]
     feats = run.manifest_features(manifest[manifest["split"].isin(["train", "val"])])
@@ -181,8 +207,8 @@ def decode_speed(run_dir: Path, world: Path, n_batched: int, n_loop: int) -> dic
     """Batched beam search (k=3) vs a per-image loop of greedy model calls."""
     from mmvision.data import text as text_lib
 
-    run = captioning.CaptionerRun(run_dir)
-    manifest, _, _ = captioning.read_caption_manifest(world)
+    run = CaptionerRun(run_dir)
+    manifest, _, _ = read_caption_manifest(world)
     test = manifest[manifest["split"] == "test"].iloc[:n_batched]
     feats = run.manifest_features(test)
     x = np.stack([feats[i] for i in test["id"] if i in feats])
@@ -216,37 +242,60 @@ def decode_speed(run_dir: Path, world: Path, n_batched: int, n_loop: int) -> dic
 
 def main(argv=None) -> None:
     p = parser("bench_captioning", __doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=6000)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--quick", action="store_true",
+                   help="a fast end-to-end check (see above)")  # fmt: skip
+    p.add_argument("--images", type=int, help=f"default {FULL['images']}")
+    p.add_argument("--size", type=int, help=f"default {FULL['size']}")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", default="/tmp/mmvision_bench_captioning")
+    p.add_argument("--work", help=f"default {FULL['work']}")
     p.add_argument(
         "--world", help="an existing demo world (default: render one in --work)"
     )
-    p.add_argument("--tower-epochs", type=int, default=40,
-                   help="epochs of the caption-word tower")  # fmt: skip
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--compare-images", type=int, default=1200,
-                   help="training images for the speed comparison")  # fmt: skip
-    p.add_argument("--pw-epochs", type=int, default=2)
-    p.add_argument("--max-seq-epochs", type=int, default=30)
-    p.add_argument("--loop-images", type=int, default=20)
+    p.add_argument("--tower-epochs", type=int,
+                   help=f"epochs of the caption-word tower (default "
+                   f"{FULL['tower_epochs']})")  # fmt: skip
+    p.add_argument("--epochs", type=int, help=f"default {FULL['epochs']}")
+    p.add_argument("--compare-images", type=int,
+                   help="training images for the speed comparison (default "
+                   f"{FULL['compare_images']})")  # fmt: skip
+    p.add_argument("--pw-epochs", type=int, help=f"default {FULL['pw_epochs']}")
+    p.add_argument("--max-seq-epochs", type=int,
+                   help=f"default {FULL['max_seq_epochs']}")  # fmt: skip
+    p.add_argument("--loop-images", type=int, help=f"default {FULL['loop_images']}")
+    results_json = p.get_default("out")
+    p.set_defaults(out=None)
     args = p.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    # A quick run never overwrites the published figures unless asked to.
+    if args.out is None:
+        quick_dir = Path(tempfile.gettempdir()) / "mmvision_bench_quick"
+        args.out = (
+            str(quick_dir / "bench_captioning.json") if args.quick else results_json
+        )
 
     work = Path(args.work)
+    run_dir = work / "run_captioner"
     if args.world:
         world = Path(args.world)
         info = shapes.load_world_info(world)
         args.images, args.size, args.seed = info["n_images"], info["size"], info["seed"]
     else:
-        world = _world(work / "world", args.images, args.size, args.seed)
+        world, rendered = _world(work / "world", args.images, args.size, args.seed)
+        if rendered:  # runs and features of another world are stale
+            shutil.rmtree(run_dir, ignore_errors=True)
     t_start = time.perf_counter()
 
-    cfg = get_preset("demo_captioner")
-    cfg.features.pretrain_epochs = args.tower_epochs
-    cfg.features.cache_dir = str(work / "feature_cache")
-    cfg.train.epochs = args.epochs
-    run_dir = work / "run_captioner"
+    cfg = configs.apply_overrides(
+        configs.get_preset("captioner", "demo_captioner"),
+        [
+            f"features.pretrain_epochs={args.tower_epochs}",
+            f"features.cache_dir={work / 'feature_cache'}",
+            f"train.epochs={args.epochs}",
+            *([f"data.image_size={args.size}"] if args.quick else []),
+        ],
+    )
     m = _captioner_run(cfg, world, run_dir)
     tower = json.loads((run_dir / "tower" / "metrics.json").read_text())
 
@@ -272,7 +321,7 @@ def main(argv=None) -> None:
         run_dir, world, args.compare_images, args.pw_epochs, args.max_seq_epochs
     )
     print("decoding speed ...", flush=True)
-    ds = decode_speed(run_dir, world, 256, args.loop_images)
+    ds = decode_speed(run_dir, world, args.decode_images, args.loop_images)
 
     figures = {
         **{k: m[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")},
@@ -296,7 +345,7 @@ def main(argv=None) -> None:
         "tower_train_seconds": tower["train_seconds"],
         "tower_epochs": tower["epochs_trained"],
         "captioner_train_seconds": m["train_seconds"],
-        "captioner_epochs": m["epochs_run"],
+        "captioner_epochs": m["epochs_trained"],
         "train_speedup": ts["seq_train_speedup"],
         "train_epoch_speedup": ts["seq_epoch_speedup"],
         "max_len_padded_train_speedup": ts["seq_max_len_train_speedup"],
@@ -320,7 +369,7 @@ def main(argv=None) -> None:
         "total_seconds": time.perf_counter() - t_start,
     }
     print()
-    print(captioning.BLEU_NOTE)
+    print(BLEU_NOTE)
     print_table(
         f"captioning, demo world test split ({int(m['eval_images'])} images; "
         f"caption-word tower: test word mAP {tower['test_word_map']:.3f}, "

@@ -19,7 +19,11 @@ dominates), resizes to 224, batch 64, one run each, images/s of:
 
 Targets: c/a >= 2 (two cores), c/d >= 0.7.
 
-Usage: python benchmarks/bench_input_pipeline.py [--out PATH] [--images N]
+``--quick`` (about a minute; checks the script end to end, throughput of so
+few images is noisy): 256 images, results to a temporary file unless
+``--out`` is given.
+
+Usage: python benchmarks/bench_input_pipeline.py [--out PATH] [--images N] [--quick]
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench_input_pipeline.json"
+QUICK_OUT = Path(tempfile.gettempdir()) / "mmvision_bench_quick" / DEFAULT_OUT.name
 TARGET, SOURCE_SIZE, BATCH = 224, 256, 64
+FULL_IMAGES, QUICK_IMAGES = 1500, 256
 
 
 def _manifest(root: Path):
@@ -164,9 +170,15 @@ def run(n_images: int, workdir: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--images", type=int, default=1500)
+    ap.add_argument("--out", help=f"default {DEFAULT_OUT} ({QUICK_OUT} with --quick)")
+    ap.add_argument("--images", type=int, help=f"default {FULL_IMAGES}")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"a fast check: {QUICK_IMAGES} images"
+    )
     args = ap.parse_args(argv)
+    args.images = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
+    # A quick run never overwrites the published figures unless asked to.
+    args.out = args.out or str(QUICK_OUT if args.quick else DEFAULT_OUT)
     from mmvision.utils import write_json_atomic
 
     with tempfile.TemporaryDirectory(prefix="bench-input-") as tmp:

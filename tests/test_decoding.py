@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mmvision.data.text import Vocabulary
-from mmvision.decoding import beam_search, greedy_search, ids_to_text
+from mmvision.decoding import beam_search, decode, greedy_search, ids_to_text
 
 PAD, UNK, START, END, A, B = 0, 1, 2, 3, 4, 5
 
@@ -202,6 +202,22 @@ def test_return_all_is_sorted_and_best_first():
     assert list(s) == sorted(s, reverse=True)
     best_ids, best = beam_search(step, dummy_state(1), 1, START, END, 5, beam_width=3)
     assert best_ids.numpy()[0].tolist() == all_ids.numpy()[0, 0].tolist()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_decode_dispatches_on_beam_width(k):
+    """``decode``: greedy for width 1 (its summed log prob), beam search else."""
+    step, state = table_step(GREEDY_TRAP), dummy_state(1)
+    ids, score = decode(step, state, 1, START, END, 5, beam_width=k, length_penalty=1.0)
+    if k == 1:
+        want_ids, want = greedy_search(step, state, 1, START, END, 5)
+    else:
+        want_ids, want = beam_search(
+            step, state, 1, START, END, 5, beam_width=k, length_penalty=1.0
+        )
+    np.testing.assert_array_equal(ids.numpy(), want_ids.numpy())
+    np.testing.assert_allclose(score.numpy(), want.numpy(), rtol=1e-6)
+    assert ids.numpy()[0].tolist() == ([A] * 5 if k == 1 else [B, END, 0, 0, 0])
 
 
 def test_bad_arguments():

@@ -1,4 +1,5 @@
-"""Feature cache: keyed by tower weights fingerprint and image id; reused; atomic."""
+"""Feature cache (keyed by tower weights fingerprint and image id; reused; atomic)
+and feature sources: tower names, run directories, the captioner's choice."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def test_damaged_cache_file_is_recomputed(tmp_path, manifest):
 
 
 def _classifier_run(path, size=32):
-    """A run directory in the lead's classifier format."""
+    """A run directory in the classifier's format: model.keras and config.json."""
     tower = image_towers.get("small_cnn", (size, size, 3), name="image_tower")
     inp = keras.Input((size, size, 3), name="image")
     out = keras.layers.Dense(48, activation="softmax", name="head")(tower(inp))
@@ -161,3 +162,54 @@ def test_bad_feature_sources(tmp_path):
         load_feature_source(tmp_path / "notower")
     tower, size, name = load_feature_source("small_cnn", image_size=32)
     assert (size, name, tower.output_shape[-1]) == (32, "small_cnn", 128)
+
+
+def test_captioner_feature_tower_follows_the_config(tmp_path, manifest):
+    import shutil
+
+    from mmvision import configs
+    from mmvision.features import TOWER_DIR, cached_features, captioner_feature_tower
+
+    smoke = configs.get_preset("captioner", "demo_captioner_smoke")
+    model = _classifier_run(tmp_path / "src")
+    cfg = configs.apply_overrides(
+        smoke, ["features.end_to_end=false", f"features.source={tmp_path / 'src'}",
+                f"features.cache_dir={tmp_path / 'cache'}"],
+    )  # fmt: skip
+    tower, size, name = captioner_feature_tower(cfg, tmp_path / "run")
+    assert (size, name) == (32, "run:src")
+    assert weights_fingerprint(tower) == weights_fingerprint(
+        model.get_layer("image_tower")
+    )
+    feats, report = cached_features(cfg, manifest.iloc[:6], tower, name, size)
+    assert len(feats) == 6 and report["computed"] == 6
+    assert report["skipped_reasons"] == {}
+    assert (tmp_path / "cache" / report["key"] / "features.npz").is_file()
+    _, again = cached_features(cfg, manifest.iloc[:6], tower, name, size)
+    assert (again["reused"], again["computed"]) == (6, 0)
+    # features.pretrain=concepts: the run's own tower/ directory.
+    shutil.copytree(tmp_path / "src", tmp_path / "run" / TOWER_DIR)
+    own = configs.apply_overrides(
+        smoke, ["features.end_to_end=false", "features.pretrain=concepts"]
+    )
+    _, size, name = captioner_feature_tower(own, tmp_path / "run")
+    assert (size, name) == (32, f"run:{TOWER_DIR}")
+    # Otherwise a tower name with its weights, at data.image_size.
+    named = configs.apply_overrides(smoke, ["features.end_to_end=false"])
+    tower, size, name = captioner_feature_tower(named, tmp_path / "run")
+    assert (size, name, tower.output_shape[-1]) == (32, "small_cnn", 128)
+
+
+def test_copy_of_run_tower_takes_its_weights(tmp_path):
+    from mmvision.inference.towers import copy_of_run_tower, tower_from_run
+
+    model = _classifier_run(tmp_path / "run")
+    theirs = model.get_layer("image_tower").get_weights()
+    copy = copy_of_run_tower("small_cnn", 32, tmp_path / "run")
+    assert copy.name == "image_tower"
+    for a, b in zip(copy.get_weights(), theirs):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="weight shapes differ"):
+        copy_of_run_tower("small_resnet", 32, tmp_path / "run")
+    with pytest.raises(ValueError, match="trained at 32 px"):
+        tower_from_run(tmp_path / "run", image_size=48)

@@ -288,7 +288,7 @@ def test_minilm_sentence_embeddings(minilm):
     sim = emb @ emb.T
     assert sim[0, 1] > 0.5 > max(sim[0, 2], sim[0, 3], sim[1, 2])
     assert minilm.trainable_weights == []
-    # Cross-check with keras-hub's own BertTextEmbedder (the TF_NOTES recipe,
+    # Cross-check with keras-hub's own BertTextEmbedder (the exact-GELU recipe,
     # which matches the sentence-transformers reference to ~1e-7).
     path = text_towers.minilm_path()
     tokenizer = keras_hub.models.BertTokenizer.from_preset(path, strip_accents=True)

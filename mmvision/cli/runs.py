@@ -39,7 +39,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     task = _task(args.run)
     try:
         res = evaluate_run(args.run, args.data, split=args.split)
-    except (ValueError, RunError) as e:
+    except (ValueError, RunError, NotImplementedError) as e:
         raise CLIError(str(e)) from None
     print_metrics(res)
     if task == "captioner":

@@ -37,6 +37,13 @@ TASKS = {
 }
 
 
+HELP = {
+    "classifier": "train a multimodal (image + text) classifier",
+    "captioner": "train a CNN-LSTM merge captioner",
+    "concept_tagger": "train an image tower on its captions' words",
+}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mmvision import configs
     from mmvision.training import RunError, fit_task, run_dir
@@ -67,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register(groups) -> None:
-    from mmvision import configs
+    from mmvision import configs, tasks
     from mmvision.cli.common import verbs
 
     sub = verbs(groups, "train", help="train a model into a run directory")
@@ -77,7 +84,7 @@ def register(groups) -> None:
         names = textwrap.fill(", ".join(configs.preset_names(task)), 76)
         p = sub.add_parser(
             task,
-            help=text.splitlines()[0].rstrip(".:"),
+            help=HELP[task],
             description=f"{text}\n\npresets:\n{names}",
             epilog=(
                 f"example:\n  mmvision train {task} --preset {preset} --data "
@@ -100,13 +107,13 @@ def register(groups) -> None:
         p.add_argument(
             "--resume",
             action="store_true",
-            help="continue the run in --out from its last checkpoint (only "
-            "epochs, patience, verbosity and evaluation settings may change)",
+            help="continue the run in --out from its last checkpoint; --set may "
+            f"change only {', '.join(tasks.get(task).resume_keys)}",
         )
         p.add_argument(
             "--strategy",
             default=None,
             choices=["default", "mirrored"],
-            help="tf.distribute strategy (default: none)",
+            help="tf.distribute strategy (default: TensorFlow's default, one device)",
         )
         p.set_defaults(func=cmd_train)

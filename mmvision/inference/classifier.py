@@ -59,8 +59,8 @@ def predict_split(model, cfg, manifest, drop: str | None = None):
     ``drop`` (a ``REMOVABLE`` name) removed from every batch."""
     import keras
 
+    from mmvision.data.classification_data import make_dataset
     from mmvision.models.multimodal_classifier import FUSED_EMBEDDING, OUTPUT
-    from mmvision.tasks.classifier import make_dataset
 
     ds = make_dataset(cfg, manifest, training=False)
     if drop:
@@ -116,7 +116,7 @@ def classify_images(
         x: dict[str, Any] = {}
         if "image" in names:
             try:
-                x["image"] = images.file_to_pixels(p, size)[None]
+                x["image"] = tf.convert_to_tensor(images.file_to_pixels(p, size)[None])
             except Exception as err:  # noqa: BLE001  (a bad file never kills the batch)
                 out.append(Classification(p, [], [], f"cannot classify {p}: {err}"))
                 continue

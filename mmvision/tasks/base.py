@@ -8,14 +8,14 @@ everything else (run directory, checkpoints, history, early stopping,
 
 Order of the calls in ``fit_task``::
 
-    data = task.load_data(cfg, data_dir, run=run)    # readers, splits, vocabulary
+    data = task.load_data(cfg, data_dir, run=run)       # readers, splits, vocabulary
     cfg, data = task.prepare(cfg, data, run, strategy)  # e.g. features, sub-runs
-    task.write_assets(cfg, data, run)                  # classes.json, vocab.txt
-    model = task.build_model(cfg, data)                # new runs (under the strategy)
-    task.compile(model, cfg, steps_per_epoch)
     train_ds, val_ds = task.datasets(cfg, data)
+    model = task.build_model(cfg, data)                 # new runs, under the strategy
+    task.compile(model, cfg, task.steps_per_epoch(cfg, data, train_ds))
+    task.write_assets(cfg, data, run)                   # classes.json, vocab.txt
     model.fit(train_ds, validation_data=val_ds, callbacks=[..., *task callbacks])
-    metrics = task.after_fit(run, model, cfg, data)    # val/test figures
+    metrics = task.after_fit(run, model, cfg, data)     # val/test figures
 """
 
 from __future__ import annotations
@@ -79,6 +79,12 @@ class Task:
 
     def compile(self, model: Any, cfg: Any, steps_per_epoch: int = 1) -> None:
         raise NotImplementedError
+
+    def schedule(self, cfg: Any, steps_per_epoch: int = 1) -> Any:
+        """The learning-rate schedule over the whole run, or ``None`` for a
+        constant rate. A resume with a new ``train.epochs`` gets it anew, so
+        the schedule ends on the new last step."""
+        return None
 
     def default_callbacks(self, cfg: Any) -> list[Any]:
         """Task callbacks beside the loop's own (e.g. ReduceLROnPlateau)."""

@@ -26,8 +26,8 @@ def field_robustness(model, cfg, manifest, n_classes: int, seed: int = 0):
     """``{"none": top1, "image": top1, "title": ..., ...}`` on the rows of
     ``FIELD_ROBUSTNESS_CLASSES`` random classes, one input removed at a time."""
     from mmvision import metrics as M
+    from mmvision.data.classification_data import input_fields
     from mmvision.inference.classifier import predict_split
-    from mmvision.tasks.classifier import input_fields
 
     rng = np.random.default_rng(seed)
     present = sorted(set(manifest["label"].astype(int)))
@@ -52,8 +52,8 @@ def evaluate_classifier(
     returns the figures plus ``robustness`` and ``field_robustness`` tables."""
     from mmvision import metrics as M
     from mmvision import report
+    from mmvision.data.classification_data import load_classification_data
     from mmvision.inference.classifier import load_classifier, predict_split
-    from mmvision.tasks.classifier import load_classification_data
     from mmvision.training import run_dir
     from mmvision.utils import write_json_atomic
 

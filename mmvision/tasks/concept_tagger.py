@@ -110,9 +110,14 @@ class ConceptTaggerTask(Task):
     def compile(self, model, cfg, steps_per_epoch=1):
         import keras
 
-        steps = max(1, int(cfg.train.epochs) * int(steps_per_epoch))
-        lr = keras.optimizers.schedules.CosineDecay(cfg.train.learning_rate, steps)
+        lr = self.schedule(cfg, steps_per_epoch)
         model.compile(keras.optimizers.Adam(lr), loss="binary_crossentropy")
+
+    def schedule(self, cfg, steps_per_epoch=1):
+        import keras
+
+        steps = max(1, int(cfg.train.epochs) * int(steps_per_epoch))
+        return keras.optimizers.schedules.CosineDecay(cfg.train.learning_rate, steps)
 
     def after_fit(self, run, model, cfg, data):
         return self._word_maps(model, cfg, data) | {

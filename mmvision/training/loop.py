@@ -129,7 +129,7 @@ def fit_task(
     from mmvision.training.callbacks import EpochLog, RunCheckpoint
 
     task = tasks.get(task) if isinstance(task, str) else task
-    run = run_dir.prepare(out, resume)
+    run = run_dir.prepare(out, resume, create=False)
     if resume:
         stored = config_from_dict(run_dir.read_config(run))
         cfg = stored if cfg is None else check_resume(task, stored, cfg, run)
@@ -140,12 +140,16 @@ def fit_task(
         raise ValueError(f"a {cfg.task!r} config given to the {task.name!r} task")
     strategy = strategy_lib.get(strategy)
     data = task.load_data(cfg, data_dir, run=run if resume else None)
+    run.mkdir(parents=True, exist_ok=True)  # only once the config and data are good
     cfg, data = task.prepare(cfg, data, run, strategy)
     train_ds, val_ds = task.datasets(cfg, data)
     with strategy.scope():
         if resume:
             model, state = run_dir.load_checkpoint(run)
             _trim_history(run, int(state["epoch"]))
+            schedule = task.schedule(cfg, task.steps_per_epoch(cfg, data, train_ds))
+            if schedule is not None:  # ends on the (possibly new) last epoch
+                model.optimizer.learning_rate = schedule
         else:
             keras.utils.set_random_seed(task.seed(cfg))
             model = task.build_model(cfg, data)

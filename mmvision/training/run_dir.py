@@ -42,11 +42,12 @@ class RunError(ValueError):
     """A run directory that cannot be used as asked (names the path)."""
 
 
-def prepare(out: str | os.PathLike, resume: bool) -> Path:
+def prepare(out: str | os.PathLike, resume: bool, create: bool = True) -> Path:
     """Checks ``out`` for a new run or for ``--resume``; returns it as a Path.
 
     A new run refuses a folder that already holds a run (so results are not
-    mixed up); ``resume`` requires one with a checkpoint.
+    mixed up); ``resume`` requires one with a checkpoint. ``create`` makes
+    the folder of a new run.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -64,7 +65,8 @@ def prepare(out: str | os.PathLike, resume: bool) -> Path:
             f"{out} already holds a run; pass --resume to continue it or choose "
             "another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 

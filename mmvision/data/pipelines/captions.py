@@ -21,7 +21,7 @@ from mmvision.data.pipelines.common import (
     _shard_args,
     _with_seeds,
 )
-from mmvision.data.pipelines.options import UNSET, ImageOptions, resolve_image_options
+from mmvision.data.pipelines.options import ImageOptions, resolve_image_options
 from mmvision.data.skips import PipelineStats
 
 
@@ -199,30 +199,21 @@ def caption_dataset(
     max_len: int = 32,
     *,
     image_options: ImageOptions | None = None,
-    image_size: int | Sequence[int] = UNSET,
     batch_size: int | None = 32,
     fields: Sequence[str] = ("image",),
     split: str | Sequence[str] | None = None,
     features: Any = None,
     per_word: bool = False,
     padding: str = "max_len",
-    crop: str = UNSET,
-    normalization: str = UNSET,
-    mean_std: tuple[Sequence[float], Sequence[float]] | None = UNSET,
-    augment: str | Callable | None = UNSET,
     shuffle: bool = False,
     shuffle_buffer: int = 4096,
     seed: int | None = None,
     cache: bool | str = False,
     shard: Any = None,
     drop_remainder: bool = False,
-    strict: bool = UNSET,
-    min_side: int = UNSET,
-    apply_exif: bool = UNSET,
     stats: PipelineStats | None = None,
-    num_parallel_calls: int | None = UNSET,
-    deterministic: bool | None = UNSET,
     prefetch: bool = True,
+    **image_kwargs: Any,
 ) -> tf.data.Dataset:
     """One example per caption: ``({"image", "tokens_in"}, tokens_out)``.
 
@@ -254,12 +245,7 @@ def caption_dataset(
         Others: as ``classification_dataset``.
     """
     _check_fields(fields)
-    opts = resolve_image_options(
-        image_options, image_size=image_size, crop=crop,
-        normalization=normalization, mean_std=mean_std, augment=augment,
-        strict=strict, min_side=min_side, apply_exif=apply_exif,
-        num_parallel_calls=num_parallel_calls, deterministic=deterministic,
-    )  # fmt: skip
+    opts = resolve_image_options(image_options, **image_kwargs)
     validate_manifest(manifest)
     stats = stats if stats is not None else PipelineStats()
     df = _select_split(manifest, split)

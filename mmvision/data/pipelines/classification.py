@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,7 +26,6 @@ from mmvision.data.pipelines.common import (
     _with_seeds,
 )
 from mmvision.data.pipelines.options import (
-    UNSET,
     ImageOptions,
     _check_choice,
     resolve_image_options,
@@ -74,30 +73,20 @@ def classification_dataset(
     source: Source,
     *,
     image_options: ImageOptions | None = None,
-    image_size: int | Sequence[int] = UNSET,
     batch_size: int | None = 32,
     fields: Sequence[str] = ("image",),
     label_mode: str = "int",
     num_classes: int | None = None,
     split: str | Sequence[str] | None = None,
-    crop: str = UNSET,
-    normalization: str = UNSET,
-    mean_std: tuple[Sequence[float], Sequence[float]] | None = UNSET,
-    stats_max_images: int = UNSET,
-    augment: str | Callable | None = UNSET,
     shuffle: bool = False,
     shuffle_buffer: int = 2048,
     seed: int | None = None,
     cache: bool | str = False,
     shard: Any = None,
     drop_remainder: bool = False,
-    strict: bool = UNSET,
-    min_side: int = UNSET,
-    apply_exif: bool = UNSET,
     stats: PipelineStats | None = None,
-    num_parallel_calls: int | None = UNSET,
-    deterministic: bool | None = UNSET,
     prefetch: bool = True,
+    **image_kwargs: Any,
 ) -> tf.data.Dataset:
     """``(features, label)`` batches for ``model.fit`` from a Manifest or shards.
 
@@ -128,13 +117,7 @@ def classification_dataset(
     """
     _check_fields(fields)
     _check_choice("label_mode", label_mode, LABEL_MODES)
-    opts = resolve_image_options(
-        image_options, image_size=image_size, crop=crop,
-        normalization=normalization, mean_std=mean_std,
-        stats_max_images=stats_max_images, augment=augment, strict=strict,
-        min_side=min_side, apply_exif=apply_exif,
-        num_parallel_calls=num_parallel_calls, deterministic=deterministic,
-    )  # fmt: skip
+    opts = resolve_image_options(image_options, **image_kwargs)
     stats = stats if stats is not None else PipelineStats()
     spec = _ImageSpec(opts, stats)
     shard = _shard_args(shard)

@@ -110,9 +110,12 @@ def resolve_image_options(
         ValueError: a keyword conflicts with ``image_options`` (the message
             names it), or a keyword or ``image_options`` is not valid.
     """
-    bad = [k for k in keywords if k not in IMAGE_KEYWORDS]
-    if bad:  # pragma: no cover - a programming error in this package
-        raise TypeError(f"not ImageOptions fields: {bad}")
+    bad = sorted(k for k in keywords if k not in IMAGE_KEYWORDS)
+    if bad:
+        raise TypeError(
+            f"unexpected keyword argument(s) {bad}; the image keywords are "
+            f"{list(IMAGE_KEYWORDS)}"
+        )
     given = {k: v for k, v in keywords.items() if v is not UNSET}
     if image_options is None:
         return ImageOptions(**given)

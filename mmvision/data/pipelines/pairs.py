@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,7 +20,7 @@ from mmvision.data.pipelines.common import (
     _str_array,
     _with_seeds,
 )
-from mmvision.data.pipelines.options import UNSET, ImageOptions, resolve_image_options
+from mmvision.data.pipelines.options import ImageOptions, resolve_image_options
 from mmvision.data.skips import PipelineStats
 from mmvision.samplers import balanced_pairs
 
@@ -32,22 +32,13 @@ def pair_dataset(
     split: str | Sequence[str] | None = "train",
     n_pairs: int | None = None,
     resample: bool = True,
-    image_size: int | Sequence[int] = UNSET,
     batch_size: int | None = 32,
-    crop: str = UNSET,
-    normalization: str = UNSET,
-    mean_std: tuple[Sequence[float], Sequence[float]] | None = UNSET,
-    augment: str | Callable | None = UNSET,
     seed: int | None = 0,
     shard: Any = None,
     drop_remainder: bool = False,
-    strict: bool = UNSET,
-    min_side: int = UNSET,
-    apply_exif: bool = UNSET,
     stats: PipelineStats | None = None,
-    num_parallel_calls: int | None = UNSET,
-    deterministic: bool | None = UNSET,
     prefetch: bool = True,
+    **image_kwargs: Any,
 ) -> tf.data.Dataset:
     """Balanced image pairs: ``({"image_a", "image_b"}, same)``.
 
@@ -66,12 +57,7 @@ def pair_dataset(
             keywords of the same names, as in ``classification_dataset``.
         Others: as ``classification_dataset``.
     """
-    opts = resolve_image_options(
-        image_options, image_size=image_size, crop=crop,
-        normalization=normalization, mean_std=mean_std, augment=augment,
-        strict=strict, min_side=min_side, apply_exif=apply_exif,
-        num_parallel_calls=num_parallel_calls, deterministic=deterministic,
-    )  # fmt: skip
+    opts = resolve_image_options(image_options, **image_kwargs)
     validate_manifest(manifest)
     stats = stats if stats is not None else PipelineStats()
     df = _select_split(manifest, split)

@@ -1,4 +1,5 @@
-"""The merge captioner model, its masked loss, per-word mode and decoding step."""
+"""The merge captioner model: masked loss and next-word accuracy, per-word mode,
+the decoding step and the caption pipelines that feed it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmvision.configs.captioner import CaptionerConfig, get_preset
 from mmvision.data import pipelines
 from mmvision.data.text import Vocabulary
 from mmvision.models import captioner as cap_lib
@@ -85,6 +85,51 @@ def test_masked_loss_equals_hand_computation():
     probs2 = probs.copy()
     probs2[0, 2] = rng.dirichlet(np.ones(7))
     assert float(loss(y_true, probs2)) == pytest.approx(hand, rel=1e-5)
+
+
+def test_next_word_accuracy_equals_hand_computation():
+    """Share of real target tokens whose argmax is right; padding ignored."""
+    y_true = np.array([[5, 3, 0, 0], [4, 6, 3, 0]], "int32")
+    probs = np.full((2, 4, 7), 0.01, "float32")
+    argmax = [[5, 2, 0, 6], [4, 1, 3, 0]]  # right: 5; 4 and 3; the rest padding
+    for i, row in enumerate(argmax):
+        for t, tok in enumerate(row):
+            probs[i, t, tok] = 0.9
+    metric = cap_lib.MaskedNextWordAccuracy()
+    assert metric.name == "accuracy"
+    metric.update_state(y_true, probs)
+    assert float(metric.result()) == pytest.approx(3 / 5)
+    # Predictions at padding positions change nothing, even "padding" itself.
+    probs2 = probs.copy()
+    probs2[0, 2:] = 0.01
+    probs2[0, 2:, 0] = 0.9
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+    metric.update_state(y_true, probs2)
+    assert float(metric.result()) == pytest.approx(3 / 5)
+    # Accumulates over batches by token count, not by batch mean.
+    metric.update_state(np.array([[4, 0, 0, 0]], "int32"), probs[1:, :, :])
+    assert float(metric.result()) == pytest.approx(4 / 6)
+    # Per-word targets [B] with probabilities [B, V].
+    pw = cap_lib.MaskedNextWordAccuracy()
+    pw.update_state(np.array([5, 3, 0], "int32"), probs[0, :3])  # argmax 5, 2, 0
+    assert float(pw.result()) == pytest.approx(1 / 2)
+
+
+def test_next_word_accuracy_inside_fit_and_evaluate():
+    model = _small()
+    model.compile(
+        "adam",
+        loss=cap_lib.MaskedSparseCategoricalCrossentropy(),
+        metrics=[cap_lib.MaskedNextWordAccuracy()],
+    )
+    feats, toks, targets = _batch(4, seed=5)
+    x = {"image_features": feats, "tokens_in": toks}
+    probs = model.predict(x, verbose=0)
+    mask = targets > 0
+    hand = (probs.argmax(-1) == targets)[mask].mean()
+    got = model.evaluate(x, targets, batch_size=4, verbose=0, return_dict=True)
+    assert got["accuracy"] == pytest.approx(hand)
 
 
 def test_masked_loss_inside_fit_and_evaluate():
@@ -176,31 +221,6 @@ def test_keras_round_trip(tmp_path):
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
     )
     assert isinstance(loaded.loss, cap_lib.MaskedSparseCategoricalCrossentropy)
-
-
-def test_presets_and_config_round_trip():
-    for name in ("flickr8k_xception_lstm", "demo_captioner", "demo_captioner_smoke"):
-        cfg = get_preset(name)
-        assert CaptionerConfig.from_dict(cfg.to_dict()) == cfg
-    ref = get_preset("flickr8k_xception_lstm")
-    assert (ref.features.tower, ref.data.image_size, ref.data.max_len) == (
-        "xception",
-        299,
-        32,
-    )
-    assert (ref.model.units, ref.model.embed_dim) == (256, 256)
-    with pytest.raises(ValueError, match="demo_captioner"):
-        get_preset("nope")
-    cfg = get_preset("demo_captioner").override("train.epochs", "3")
-    assert cfg.train.epochs == 3
-    cfg.override("features.source", "none")
-    assert cfg.features.source is None
-    with pytest.raises(ValueError, match="unknown key 'nope'"):
-        cfg.override("train.nope", "1")
-    with pytest.raises(ValueError, match="unknown keys .'bogus'"):
-        CaptionerConfig.from_dict({"train": {"bogus": 1}})
-    with pytest.raises(ValueError, match="train.epochs=many"):
-        cfg.override("train.epochs", "many")
 
 
 def test_caption_dataset_feeds_the_model():

@@ -1,4 +1,4 @@
-"""The `mmvision` command line: help, the demo world command, clear errors."""
+"""The `mmvision` command line: help, the data commands, clear errors."""
 
 import hashlib
 import re
@@ -10,7 +10,26 @@ import pytest
 
 from mmvision import cli
 
-MMVISION = [sys.executable, "-m", "mmvision.cli"]
+# ``python -m mmvision.cli`` needs a ``mmvision/cli/__main__.py``; this runs
+# the same ``main`` without it (see test_python_dash_m_runs_the_cli).
+MMVISION = [
+    sys.executable,
+    "-c",
+    "import sys; from mmvision.cli import main; sys.exit(main(sys.argv[1:]))",
+]
+COMMANDS = (
+    ["data", "demo"],
+    ["data", "inspect"],
+    ["data", "build-records"],
+    ["demo", "run"],
+    ["train", "classifier"],
+    ["train", "captioner"],
+    ["train", "concept_tagger"],
+    ["evaluate"],
+    ["caption"],
+    ["classify"],
+    ["export"],
+)
 
 
 def run(*args, **kw):
@@ -28,7 +47,8 @@ def checksums(root: Path) -> dict[str, str]:
 def test_help_lists_groups_and_does_not_import_tensorflow():
     out = run("--help")
     assert out.returncode == 0
-    assert "data" in out.stdout and "demo" in out.stdout
+    for group in ("data", "demo", "train", "evaluate", "classify", "caption"):
+        assert group in out.stdout, group
     probe = subprocess.run(
         [
             sys.executable,
@@ -42,10 +62,29 @@ def test_help_lists_groups_and_does_not_import_tensorflow():
     assert probe.stdout.strip() == "False"
 
 
-def test_every_command_has_help_with_an_example():
-    for args in (["data", "demo"], ["demo", "run"]):
-        out = run(*args, "--help")
-        assert out.returncode == 0 and "example:" in out.stdout
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run(
+        [sys.executable, "-m", "mmvision.cli", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "train" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(args):
+    out = run(*args, "--help")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"examples?:\n  mmvision " + re.escape(args[0]), out.stdout)
+
+
+def test_train_help_lists_the_task_presets():
+    from mmvision import configs
+
+    for task in ("classifier", "captioner", "concept_tagger"):
+        out = run("train", task, "--help")
+        text = " ".join(out.stdout.split())
+        for name in configs.preset_names(task):
+            assert name in text, (task, name)
+        assert "--resume" in text and "--strategy" in text
 
 
 def test_data_demo_twice_gives_identical_checksums(tmp_path):
@@ -88,6 +127,12 @@ def test_data_demo_twice_gives_identical_checksums(tmp_path):
         (["data"], "required"),
         (["nonsense"], "invalid choice"),
         ([], "required"),
+        (["train", "classifier", "--out", "{tmp}/r", "--data", "{tmp}/no"], "exist"),
+        (["train", "classifier", "--out", "{tmp}/file.txt"], "not a directory"),
+        (["train", "nope"], "invalid choice"),
+        (["train", "classifier", "--out", "{tmp}/r", "--strategy", "x"], "invalid"),
+        (["evaluate", "{tmp}/missing"], "does not exist"),
+        (["classify", "{tmp}/foreign", "img.jpg", "--top-k", "0"], "must be >= 1"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, args, needle):
