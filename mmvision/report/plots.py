@@ -99,6 +99,36 @@ def tsne_png(
     return pts
 
 
+def text_tsne_png(
+    before: dict[str, np.ndarray],
+    after: dict[str, np.ndarray],
+    path: str | os.PathLike,
+    seed: int = 0,
+) -> None:
+    """Two t-SNE panels of text embeddings coloured by field: before and after
+    the projection head (``{field: [N, D]}`` each)."""
+    from sklearn.manifold import TSNE
+
+    plt, fig = _figure(figsize=(11, 5))
+    for i, (title, embs) in enumerate(
+        (("before the projection head", before), ("after the projection head", after))
+    ):
+        fields = list(embs)
+        x = np.concatenate([embs[f] for f in fields]).astype(np.float32)
+        which = np.concatenate([np.full(len(embs[f]), j) for j, f in enumerate(fields)])
+        perplexity = float(min(30, max(2, (len(x) - 1) / 3)))
+        pts = TSNE(2, perplexity=perplexity, random_state=seed, init="pca")
+        pts = pts.fit_transform(x)
+        ax = fig.add_subplot(1, 2, i + 1)
+        for j, f in enumerate(fields):
+            ax.scatter(pts[which == j, 0], pts[which == j, 1], s=6, label=f)
+        ax.set_title(f"text embeddings {title}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend()
+    _save(plt, fig, path)
+
+
 def learning_curves_png(
     history_csv: str | os.PathLike, path: str | os.PathLike
 ) -> None:
@@ -156,7 +186,12 @@ def classifier_report_html(
     )
     imgs = "".join(
         f'<h2>{name}</h2><img src="{name}" style="max-width:100%">'
-        for name in ("learning_curves.png", "confusion_matrix.png", "tsne.png")
+        for name in (
+            "learning_curves.png",
+            "confusion_matrix.png",
+            "tsne.png",
+            "text_tsne.png",
+        )
         if (run / name).exists()
     )
     write_text_atomic(

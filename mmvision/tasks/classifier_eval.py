@@ -94,6 +94,7 @@ def evaluate_classifier(
                 marked=None if noisy is None else noisy[keep],
                 marked_label="web text names a wrong shape or colour",
             )  # fmt: skip
+        text_embedding_tsne(model, manifest, run / "text_tsne.png", cfg.train.seed)
         if (run / run_dir.HISTORY).exists():
             report.learning_curves_png(
                 run / run_dir.HISTORY, run / "learning_curves.png"
@@ -128,3 +129,41 @@ def _label_noise(root: Path, manifest) -> np.ndarray | None:
                 noisy.add(str(rec["id"]))
     stems = manifest["image_path"].map(lambda p: Path(str(p)).stem)
     return stems.isin(noisy).to_numpy()
+
+
+def _tower_of(model, field: str):
+    for name in (f"{field}_text_tower", "text_tower"):
+        try:
+            return model.get_layer(name)
+        except ValueError:
+            continue
+    return None
+
+
+def text_embedding_tsne(model, manifest, path: Path, seed: int = 0, n: int = 300):
+    """t-SNE of title and description embeddings, before and after the
+    projection head of frozen text encoders (the study's figure); writes
+    ``path`` and returns the number of texts, or 0 when the model has no
+    such towers (e.g. ``bow``, which learns its own embedding)."""
+    import keras
+
+    from mmvision.report.plots import text_tsne_png
+
+    texts, before, after = {}, {}, {}
+    for field in ("title", "description"):
+        tower = _tower_of(model, field)
+        if tower is None or not all(
+            any(layer.name == k for layer in tower.layers)
+            for k in ("encoder", "projection")
+        ):
+            return 0
+        values = [str(t) for t in manifest[field] if str(t).strip()][:n]
+        if not values:
+            return 0
+        x = np.asarray(values, dtype=object)
+        enc = keras.Model(tower.inputs, tower.get_layer("encoder").output)
+        texts[field] = values
+        before[field] = np.asarray(enc.predict(x, verbose=0))
+        after[field] = np.asarray(tower.predict(x, verbose=0))
+    text_tsne_png(before, after, path, seed=seed)
+    return sum(len(v) for v in texts.values())
