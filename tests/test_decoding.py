@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.decoding import beam_search, decode, greedy_search, ids_to_text
 
 PAD, UNK, START, END, A, B = 0, 1, 2, 3, 4, 5

@@ -8,7 +8,7 @@ from PIL import Image
 from mmvision.data import pipelines as P
 from mmvision.data.images import PipelineStats
 from mmvision.data.manifest import make_manifest
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 from tests.badfiles import bad, build_bad_corpus, good
 
 SIZE = 8

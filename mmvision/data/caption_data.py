@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mmvision.data import text as text_lib
+from mmvision.data.vocabulary import Vocabulary
 
 
 def flickr_root(data_dir: str | os.PathLike) -> Path:
@@ -51,9 +52,7 @@ def split_rows(manifest: Any, split: str, cap_file: Path) -> Any:
     return rows
 
 
-def check_captions(
-    manifest: Any, vocab: text_lib.Vocabulary, cap_file: Path, split: str
-) -> int:
+def check_captions(manifest: Any, vocab: Vocabulary, cap_file: Path, split: str) -> int:
     """Counts captions with at least one known word; 0 is an error naming the file."""
     n_total = n_known = 0
     for caps in manifest["captions"]:
@@ -73,9 +72,9 @@ def check_captions(
 
 def build_vocabulary(
     train_rows: Any, cap_file: Path, min_count: int = 1, max_size: int | None = None
-) -> text_lib.Vocabulary:
+) -> Vocabulary:
     """The caption vocabulary of the training rows (what both caption tasks use)."""
-    return text_lib.Vocabulary.build(
+    return Vocabulary.build(
         train_rows["captions"], min_count=min_count, max_size=max_size,
         source=str(cap_file),
     )  # fmt: skip

@@ -6,10 +6,8 @@ punctuation removed, words holding a digit dropped, one-letter words dropped
 Captions are wrapped as ``"startseq ... endseq"`` for teacher forcing.
 
 The reserved tokens and their ids (``PAD_ID, UNK_ID, START_ID, END_ID`` =
-0..3) are defined here. The ``Vocabulary`` class lives in
-``mmvision.data.vocabulary`` (which imports this module) and is re-exported
-here, loaded on first access, so ``mmvision.data.text.Vocabulary`` keeps
-working without an import cycle.
+0..3) are defined here; the ``Vocabulary`` built from them lives in
+``mmvision.data.vocabulary``.
 
 This module is pure Python.
 """
@@ -20,10 +18,7 @@ import math
 import numbers
 import string
 import unicodedata
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mmvision.data.vocabulary import Vocabulary
+from typing import Any
 
 PAD_TOKEN = ""
 UNK_TOKEN = "[UNK]"
@@ -94,27 +89,6 @@ def wrap(text: Any) -> str:
     return " ".join([START_TOKEN, *tokenize(text), END_TOKEN])
 
 
-# ``Vocabulary`` moved to ``mmvision.data.vocabulary``; it is re-exported here
-# lazily (PEP 562) because that module imports the constants above: an eager
-# import at the bottom of this file would fail whenever
-# ``mmvision.data.vocabulary`` is the first of the two to be imported.
-_MOVED = {"Vocabulary": "mmvision.data.vocabulary"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        value = getattr(importlib.import_module(_MOVED[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MOVED})
-
-
 __all__ = [
     "END_ID",
     "END_TOKEN",
@@ -126,7 +100,6 @@ __all__ = [
     "START_TOKEN",
     "UNK_ID",
     "UNK_TOKEN",
-    "Vocabulary",
     "clean_caption",
     "tokenize",
     "wrap",

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mmvision.data import text as text_lib
+from mmvision.data.vocabulary import Vocabulary
 
 VOCAB_FILE = "vocab.txt"
 
@@ -46,7 +47,7 @@ class CaptionerRun:
                 raise ValueError(f"not a captioner run: {self.run_dir / p} is missing")
         self.info = rd.read_info(self.run_dir)
         self.config = from_dict(CaptionerConfig, rd.read_config(self.run_dir))
-        self.vocab = text_lib.Vocabulary.load(self.run_dir / VOCAB_FILE)
+        self.vocab = Vocabulary.load(self.run_dir / VOCAB_FILE)
         expected = self.info.get("vocab_fingerprint")
         if expected is None:
             raise ValueError(f"{self.run_dir / rd.INFO}: no vocab_fingerprint")

@@ -11,9 +11,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-#: what ``remove_field`` can take away from a batch.
-REMOVABLE = ("image", "text", "title", "description", "tags")
-
 
 class Classification(NamedTuple):
     """One image's top-k classes, or the error that prevented it."""
@@ -36,35 +33,22 @@ def load_classifier(run: str | os.PathLike) -> tuple[Any, Any, list[str]]:
     return cfg, model, classes
 
 
-def remove_field(features: dict, field: str) -> dict:
-    """Features with ``field`` removed as missing data would be: an emptied
-    text field (``"text"``: all of them), zeroed pixels (``"image"``)."""
-    import tensorflow as tf
-
-    from mmvision.models.names import TEXT_FIELDS
-
-    if field not in REMOVABLE:
-        raise ValueError(f"unknown field {field!r}; valid: {list(REMOVABLE)}")
-    out = dict(features)
-    for key in TEXT_FIELDS if field == "text" else (field,):
-        if key in out and key != "image":
-            out[key] = tf.fill(tf.shape(out[key]), "")
-    if field == "image" and "image" in out:
-        out["image"] = tf.zeros_like(out["image"])
-    return out
-
-
 def predict_split(model, cfg, manifest, drop: str | None = None):
     """``(probs, labels, fused embeddings or None)`` over a Manifest, with
-    ``drop`` (a ``REMOVABLE`` name) removed from every batch."""
+    ``drop`` (``multimodal_classifier.REMOVABLE``: ``image``, ``text`` or one
+    text field) removed from every batch."""
     import keras
 
     from mmvision.data.classification_data import make_dataset
-    from mmvision.models.multimodal_classifier import FUSED_EMBEDDING, OUTPUT
+    from mmvision.models.multimodal_classifier import (
+        FUSED_EMBEDDING,
+        OUTPUT,
+        drop_modality,
+    )
 
     ds = make_dataset(cfg, manifest, training=False)
     if drop:
-        ds = ds.map(lambda x, y: (remove_field(x, drop), y))
+        ds = ds.map(lambda x, y: (drop_modality(x, drop), y))
     try:
         emb = model.get_layer(FUSED_EMBEDDING).output
         both = keras.Model(model.inputs, [model.get_layer(OUTPUT).output, emb])

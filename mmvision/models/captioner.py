@@ -34,10 +34,11 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from mmvision.models.names import IMAGE_INPUT
+from mmvision.models.names import IMAGE_TOWER as TOWER_LAYER
+
 FEATURES_INPUT = "image_features"
-IMAGE_INPUT = "image"
 TOKENS_INPUT = "tokens_in"
-TOWER_LAYER = "image_tower"
 
 
 @keras.saving.register_keras_serializable(package="mmvision")

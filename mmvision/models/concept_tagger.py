@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from mmvision.data import text as text_lib
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.models.names import IMAGE_INPUT, IMAGE_TOWER
 
 OUTPUT_LAYER = "concepts"
 
 
-def word_targets(captions: Any, vocab: text_lib.Vocabulary) -> np.ndarray:
+def word_targets(captions: Any, vocab: Vocabulary) -> np.ndarray:
     """Soft targets ``[N, V]``: the share of each image's captions using word v.
 
     ``captions`` holds one list of caption strings per image (a Manifest's
@@ -27,7 +28,7 @@ def word_targets(captions: Any, vocab: text_lib.Vocabulary) -> np.ndarray:
     0; an image without captions gets a zero row.
 
     Example:
-    >>> v = text_lib.Vocabulary.build(["red circle", "red disc"])
+    >>> v = Vocabulary.build(["red circle", "red disc"])
     >>> t = word_targets([["a red circle", "red disc"]], v)
     >>> float(t[0, v.index("red")]), float(t[0, v.index("disc")])
     (1.0, 0.5)

@@ -277,22 +277,26 @@ def input_fields(model: keras.Model) -> list[str]:
     return [t.name for t in model.inputs]
 
 
+#: what ``drop_modality`` can take away: a modality or one text field.
+REMOVABLE = ("image", "text", *TEXT_FIELDS)
+
+
 def drop_modality(
     features: dict[str, tf.Tensor], modality: str
 ) -> dict[str, tf.Tensor]:
-    """Features with a modality removed as the data would lack it.
-
-    ``"text"`` empties every text field; ``"image"`` zeroes the pixels
-    (both then count as missing for the model's ``PresenceGate``).
+    """Features with a modality (or one text field) removed as missing data
+    would be: ``"text"`` empties every text field, ``"title"`` /
+    ``"description"`` / ``"tags"`` only that one, ``"image"`` zeroes the
+    pixels (each then counts as missing for the model's ``PresenceGate``).
     """
+    if modality not in REMOVABLE:
+        raise ValueError(f"unknown modality {modality!r}; valid: {list(REMOVABLE)}")
     out = dict(features)
-    if modality == "text":
-        for f in TEXT_FIELDS:
-            if f in out:
-                out[f] = tf.fill(tf.shape(out[f]), "")
-    elif modality == "image":
+    if modality == "image":
         if "image" in out:
             out["image"] = tf.zeros_like(out["image"])
-    else:
-        raise ValueError(f"unknown modality {modality!r}; valid: ['image', 'text']")
+        return out
+    for f in TEXT_FIELDS if modality == "text" else (modality,):
+        if f in out:
+            out[f] = tf.fill(tf.shape(out[f]), "")
     return out

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mmvision.data import text as text_lib
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.tasks.base import Task
 
 VOCAB_FILE = "vocab.txt"
@@ -30,7 +30,7 @@ class CaptionData:
     manifest: Any
     caption_file: Path
     report: Any
-    vocab: text_lib.Vocabulary
+    vocab: Vocabulary
     features: dict | None = None
     info: dict = dataclasses.field(default_factory=dict)
 
@@ -139,7 +139,7 @@ class CaptionerTask(Task):
         train_rows = cd.split_rows(manifest, "train", cap_file)
         cd.split_rows(manifest, "val", cap_file)
         if run is not None and (run / VOCAB_FILE).is_file():
-            vocab = text_lib.Vocabulary.load(run / VOCAB_FILE)
+            vocab = Vocabulary.load(run / VOCAB_FILE)
         else:
             d = cfg.data
             vocab = cd.build_vocabulary(train_rows, cap_file, d.min_count, d.max_vocab)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mmvision.data import text as text_lib
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.tasks.base import Task
 
 VOCAB_FILE = "vocab.txt"
@@ -27,7 +27,7 @@ class ConceptData:
 
     splits: dict[str, Any]
     targets: dict[str, np.ndarray]
-    vocab: text_lib.Vocabulary
+    vocab: Vocabulary
     caption_file: Any
     stats: Any
 
@@ -37,7 +37,7 @@ class ConceptTaggerTask(Task):
 
     name = "concept_tagger"
 
-    def __init__(self, vocab: text_lib.Vocabulary | None = None):
+    def __init__(self, vocab: Vocabulary | None = None):
         self.vocab = vocab
 
     def load_data(self, cfg, data_dir, run=None):
@@ -53,7 +53,7 @@ class ConceptTaggerTask(Task):
             cd.split_rows(manifest, s, cap_file)
         vocab = self.vocab
         if vocab is None and run is not None and (run / VOCAB_FILE).is_file():
-            vocab = text_lib.Vocabulary.load(run / VOCAB_FILE)
+            vocab = Vocabulary.load(run / VOCAB_FILE)
         if vocab is None:
             d = cfg.data
             vocab = cd.build_vocabulary(

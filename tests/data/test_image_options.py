@@ -9,7 +9,7 @@ from PIL import Image
 from mmvision.data import pipelines as P
 from mmvision.data.manifest import make_manifest
 from mmvision.data.pipelines import ImageOptions
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 
 SIZE = 8
 

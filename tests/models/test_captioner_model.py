@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mmvision.data import pipelines
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.models import captioner as cap_lib
 from mmvision.models import image_towers
 

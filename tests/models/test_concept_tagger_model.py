@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.models import concept_tagger as ct
 
 

@@ -18,7 +18,7 @@ import pytest
 from mmvision import configs
 from mmvision.configs import CaptionerConfig
 from mmvision.data import caption_data as cd
-from mmvision.data.text import Vocabulary
+from mmvision.data.vocabulary import Vocabulary
 from mmvision.inference.captioner import CaptionerRun, caption_images
 from mmvision.training import RunError, fit_task
 

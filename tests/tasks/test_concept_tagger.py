@@ -125,7 +125,7 @@ def test_finished_tower_is_reused_and_other_settings_refused(own_tower, demo_wor
     other = configs.apply_overrides(cfg, ["features.pretrain_epochs=3"])
     with pytest.raises(ValueError, match="tower/config.json"):
         pretrain_tower(other, data, demo_world, run, None)
-    from mmvision.data.text import Vocabulary
+    from mmvision.data.vocabulary import Vocabulary
 
     data.vocab, vocab = Vocabulary.build(["zebra giraffe"]), data.vocab
     try:
@@ -169,7 +169,7 @@ def test_tower_stopped_before_its_first_checkpoint_starts_again(demo_world, tmp_
 
 
 def test_tagger_task_with_a_given_vocabulary(demo_world):
-    from mmvision.data.text import Vocabulary
+    from mmvision.data.vocabulary import Vocabulary
 
     vocab = Vocabulary.build(["red circle", "blue star"])
     data = ConceptTaggerTask(vocab=vocab).load_data(_smoke(), demo_world)
