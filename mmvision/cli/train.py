@@ -12,7 +12,8 @@ from mmvision.cli.common import (
     print_metrics,
 )
 
-#: task -> (default preset, --set example, description).
+#: task -> (default preset, --set example, description); a task without an
+#: entry still gets ``mmvision train <task>`` with its first preset.
 TASKS = {
     "classifier": (
         "demo_fused",
@@ -74,17 +75,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register(groups) -> None:
-    from mmvision import configs, tasks
+    from mmvision import configs
     from mmvision.cli.common import verbs
 
     sub = verbs(groups, "train", help="train a model into a run directory")
-    for task, (preset, example, text) in TASKS.items():
+    for task in configs.registry.TASKS:
+        first = configs.preset_names(task)[0]
+        preset, example, text = TASKS.get(
+            task, (first, "train.epochs=3", f"Train a {task} model.")
+        )
         import textwrap
 
         names = textwrap.fill(", ".join(configs.preset_names(task)), 76)
         p = sub.add_parser(
             task,
-            help=HELP[task],
+            help=HELP.get(task, f"train a {task} model"),
             description=f"{text}\n\npresets:\n{names}",
             epilog=(
                 f"example:\n  mmvision train {task} --preset {preset} --data "
@@ -108,7 +113,7 @@ def register(groups) -> None:
             "--resume",
             action="store_true",
             help="continue the run in --out from its last checkpoint; --set may "
-            f"change only {', '.join(tasks.get(task).resume_keys)}",
+            f"change only {', '.join(configs.registry.task_class(task).resume_keys)}",
         )
         p.add_argument(
             "--strategy",

@@ -9,6 +9,7 @@ config through a run's ``config.json``.
 
 from __future__ import annotations
 
+from mmvision.configs import registry
 from mmvision.configs.base import apply_overrides, from_dict, to_dict
 from mmvision.configs.captioner import CaptionerConfig
 from mmvision.configs.classifier import (
@@ -21,11 +22,7 @@ from mmvision.configs.concept_tagger import ConceptTaggerConfig
 from mmvision.configs.registry import find_task, get_preset, preset_names, tasks
 
 #: task name -> its config class.
-CONFIG_CLASSES = {
-    "classifier": ClassifierConfig,
-    "captioner": CaptionerConfig,
-    "concept_tagger": ConceptTaggerConfig,
-}
+CONFIG_CLASSES = {task: registry.config_class(task) for task in registry.TASKS}
 
 
 def config_from_dict(data: dict) -> object:

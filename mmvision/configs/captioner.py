@@ -219,3 +219,7 @@ def demo_captioner_smoke() -> CaptionerConfig:
         train=CaptionerTrainConfig(epochs=2, learning_rate=3e-3, patience=0, verbose=0),
         decode=CaptionerDecodeConfig(beam=2, grid_images=4),
     )
+
+
+#: the config class of this task (``registry.config_class``).
+CONFIG = CaptionerConfig

@@ -289,3 +289,7 @@ def demo_classifier_smoke():
         model=ModelConfig(text_dim=16, hidden_units=32, modality_dropout=0.2),
         train=TrainConfig(epochs=2, batch_size=32, verbose=0),
     )
+
+
+#: the config class of this task (``registry.config_class``).
+CONFIG = ClassifierConfig

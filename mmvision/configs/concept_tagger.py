@@ -90,3 +90,7 @@ def demo_concept_tagger_smoke() -> ConceptTaggerConfig:
         model=ConceptModelConfig(tower="small_cnn"),
         train=ConceptTrainConfig(epochs=2, verbose=0),
     )
+
+
+#: the config class of this task (``registry.config_class``).
+CONFIG = ConceptTaggerConfig

@@ -1,8 +1,8 @@
 """One preset registry for every task: ``get_preset(task, name)``.
 
-Presets are functions returning a frozen config dataclass; a preset module
-registers each with ``@register("classifier")`` and adds its module to
-``PRESET_MODULES`` below (one line per task).
+Presets are functions returning a frozen config dataclass; a config module
+names its config class ``CONFIG`` and registers each preset with
+``@register("classifier")``; ``TASKS`` below lists every task once.
 
 Example:
 >>> cfg = get_preset("captioner", "demo_captioner_smoke")
@@ -16,12 +16,25 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-#: task name -> module whose import registers that task's presets.
-PRESET_MODULES = {
-    "classifier": "mmvision.configs.classifier",
-    "captioner": "mmvision.configs.captioner",
-    "concept_tagger": "mmvision.configs.concept_tagger",
+#: The one registry of tasks: name -> (the module of its config class and
+#: presets, its ``tasks.Task`` class as "module:Class"). A new task is a line
+#: here, a config module and a task module.
+TASKS = {
+    "classifier": (
+        "mmvision.configs.classifier",
+        "mmvision.tasks.classifier:ClassifierTask",
+    ),
+    "captioner": (
+        "mmvision.configs.captioner",
+        "mmvision.tasks.captioner:CaptionerTask",
+    ),
+    "concept_tagger": (
+        "mmvision.configs.concept_tagger",
+        "mmvision.tasks.concept_tagger:ConceptTaggerTask",
+    ),
 }
+#: task name -> module whose import registers that task's presets.
+PRESET_MODULES = {task: module for task, (module, _) in TASKS.items()}
 
 _PRESETS: dict[str, dict[str, Callable[[], Any]]] = {}
 
@@ -81,3 +94,21 @@ def find_task(name: str) -> str:
             f"preset {name!r} belongs to {owners or 'no task'}; valid: {preset_names()}"
         )
     return owners[0]
+
+
+def _check(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {tasks()}")
+
+
+def config_class(task: str) -> type:
+    """The config dataclass of ``task`` (its config module's ``CONFIG``)."""
+    _check(task)
+    return importlib.import_module(TASKS[task][0]).CONFIG
+
+
+def task_class(task: str) -> type:
+    """The ``tasks.Task`` subclass of ``task``."""
+    _check(task)
+    module, cls = TASKS[task][1].split(":")
+    return getattr(importlib.import_module(module), cls)

@@ -68,7 +68,10 @@ class CaptionerRun:
             self.image_size = int(self.tower.input_shape[1])
             self.tower_name = f"run:{self.run_dir.resolve().name}"
         else:
-            from mmvision.features import captioner_feature_tower, weights_fingerprint
+            from mmvision.inference.features import (
+                captioner_feature_tower,
+                weights_fingerprint,
+            )
 
             self.tower, self.image_size, self.tower_name = captioner_feature_tower(
                 self.config, self.run_dir
@@ -140,7 +143,7 @@ class CaptionerRun:
 
     def manifest_features(self, manifest: Any) -> dict[str, np.ndarray]:
         """Cached features of a manifest's images (skips not included)."""
-        from mmvision.features import cached_features
+        from mmvision.inference.features import cached_features
 
         feats, _ = cached_features(
             self.config, manifest, self.tower, self.tower_name, self.image_size

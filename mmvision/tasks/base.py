@@ -3,8 +3,8 @@
 A task knows its data, its model and its evaluation; the loop owns
 everything else (run directory, checkpoints, history, early stopping,
 ``--resume``, ``tf.distribute``). A new task is a new file in
-``mmvision/tasks/`` with a ``Task`` subclass and one line in
-``tasks.REGISTRY``.
+``mmvision/tasks/`` with a ``Task`` subclass, a config module, and one line
+in ``configs.registry.TASKS``.
 
 Order of the calls in ``fit_task``::
 

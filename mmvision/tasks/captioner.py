@@ -37,7 +37,7 @@ class CaptionData:
 
 def check_features_config(cfg: Any) -> None:
     """Refuses feature settings that contradict each other or give noise."""
-    from mmvision.features import PRETRAIN_MODES
+    from mmvision.inference.features import PRETRAIN_MODES
 
     f = cfg.features
     if f.pretrain not in PRETRAIN_MODES:
@@ -85,7 +85,7 @@ def pretrain_tower(cfg: Any, data: CaptionData, data_dir: Any, run: Path, strate
     """Trains (or resumes, or reuses) the run's caption-word tagger in
     ``run/tower`` with the captioner's vocabulary; returns its metrics."""
     from mmvision import configs
-    from mmvision.features import TOWER_DIR
+    from mmvision.inference.features import TOWER_DIR
     from mmvision.tasks.concept_tagger import ConceptTaggerTask
     from mmvision.training import fit_task, run_dir
 
@@ -149,7 +149,7 @@ class CaptionerTask(Task):
         return data
 
     def prepare(self, cfg, data, run, strategy=None):
-        from mmvision import features as F
+        from mmvision.inference import features as F
 
         f = cfg.features
         if f.end_to_end:

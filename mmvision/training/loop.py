@@ -103,7 +103,7 @@ def fit_task(
     """Trains ``task`` with ``cfg`` on ``data_dir`` into the run ``out``.
 
     Args:
-        task: a task name (``tasks.names()``) or a ``tasks.Task`` instance.
+        task: a task name (``configs.registry.TASKS``) or a ``tasks.Task``.
         cfg: the task's config (``configs.get_preset``); with ``resume`` it
             may be ``None`` (the run's own config is used).
         data_dir: the dataset root; with ``resume`` ``None`` means the one
@@ -124,11 +124,11 @@ def fit_task(
     """
     import keras
 
-    from mmvision import tasks
     from mmvision.configs import config_from_dict
+    from mmvision.configs.registry import task_class
     from mmvision.training.callbacks import EpochLog, RunCheckpoint
 
-    task = tasks.get(task) if isinstance(task, str) else task
+    task = task_class(task)() if isinstance(task, str) else task
     run = run_dir.prepare(out, resume, create=False)
     if resume:
         stored = config_from_dict(run_dir.read_config(run))
@@ -207,6 +207,6 @@ def evaluate_run(
     split: str | None = None,
 ) -> dict[str, Any]:
     """Evaluates a finished run with its own task (``config.json``'s ``task``)."""
-    from mmvision import tasks
+    from mmvision.configs.registry import task_class
 
-    return tasks.get(run_dir.read_task(run)).evaluate(run, data_dir, split)
+    return task_class(run_dir.read_task(run))().evaluate(run, data_dir, split)

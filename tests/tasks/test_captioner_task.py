@@ -243,7 +243,7 @@ def test_bad_pretrain_settings(demo_world, tmp_path, overrides, match):
 def test_captioner_pretrains_its_tower_and_guards_it(demo_world, tmp_path):
     import keras
 
-    from mmvision.features import weights_fingerprint
+    from mmvision.inference.features import weights_fingerprint
 
     cfg = _pretrain("train.epochs=1", f"features.cache_dir={tmp_path / 'cache'}")
     out = tmp_path / "run"

@@ -11,7 +11,7 @@ import pytest
 
 from mmvision import configs
 from mmvision.data import caption_data as cd
-from mmvision.features import TOWER_DIR, load_feature_source
+from mmvision.inference.features import TOWER_DIR, load_feature_source
 from mmvision.tasks.captioner import CaptionerTask, pretrain_tower, tagger_config
 from mmvision.tasks.concept_tagger import ConceptTaggerTask
 from mmvision.training import RunError, evaluate_run, fit_task

@@ -11,7 +11,7 @@ import pytest
 
 from mmvision.data import sources
 from mmvision.data.images import PipelineStats
-from mmvision.features import (
+from mmvision.inference.features import (
     FeatureCache,
     extract_features,
     load_feature_source,
@@ -168,7 +168,11 @@ def test_captioner_feature_tower_follows_the_config(tmp_path, manifest):
     import shutil
 
     from mmvision import configs
-    from mmvision.features import TOWER_DIR, cached_features, captioner_feature_tower
+    from mmvision.inference.features import (
+        TOWER_DIR,
+        cached_features,
+        captioner_feature_tower,
+    )
 
     smoke = configs.get_preset("captioner", "demo_captioner_smoke")
     model = _classifier_run(tmp_path / "src")
