@@ -66,10 +66,8 @@ class Demo:
         from mmvision.training.callbacks import EpochProgress
 
         run = self.runs / name
-        same = (run / run_dir.CONFIG).is_file() and all(
-            run_dir.read_config(run).get(k) == v
-            for k, v in to_dict(cfg).items()
-            if k != "features" or cfg.task != "captioner"
+        same = (run / run_dir.CONFIG).is_file() and (
+            run_dir.read_config(run) == to_dict(cfg)
         )
         if (
             same

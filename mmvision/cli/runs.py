@@ -50,7 +50,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_skips(results, errors) -> int:
+def _print_results(results, line) -> int:
+    """Prints ``line(r)`` for each image that worked and one line per skip;
+    a single image that failed is an error. Exit 2 when every image failed."""
+    errors = [r.error for r in results if r.error]
+    if len(results) == 1 and errors:
+        raise CLIError(errors[0])
+    for r in results:
+        if not r.error:
+            print(line(r))
     if errors:
         for e in errors:
             sys.stderr.write(f"mmvision: skipped: {e}\n")
@@ -66,13 +74,15 @@ def cmd_caption(args: argparse.Namespace) -> int:
         results = caption_images(args.run, [str(p) for p in args.images], args.beam)
     except ValueError as e:
         raise CLIError(str(e)) from None
-    errors = [r.error for r in results if r.error]
-    if len(results) == 1 and errors:
-        raise CLIError(errors[0])
-    for r in results:
-        if not r.error:
-            print(f"{r.path}\t{r.caption}")
-    return _report_skips(results, errors)
+    return _print_results(results, lambda r: f"{r.path}\t{r.caption}")
+
+
+def _classification_line(r, as_json: bool) -> str:
+    if as_json:
+        top = [{"label": c, "score": s} for c, s in zip(r.labels, r.scores)]
+        return json.dumps({"path": r.path, "top": top})
+    tags = ", ".join(f"{c} {s:.3f}" for c, s in zip(r.labels, r.scores))
+    return f"{r.path}\t{tags}"
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -86,19 +96,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as e:
         raise CLIError(str(e)) from None
-    errors = [r.error for r in results if r.error]
-    if len(results) == 1 and errors:
-        raise CLIError(errors[0])
-    for r in results:
-        if r.error:
-            continue
-        if args.json:
-            top = [{"label": c, "score": s} for c, s in zip(r.labels, r.scores)]
-            print(json.dumps({"path": r.path, "top": top}))
-        else:
-            tags = ", ".join(f"{c} {s:.3f}" for c, s in zip(r.labels, r.scores))
-            print(f"{r.path}\t{tags}")
-    return _report_skips(results, errors)
+    return _print_results(results, lambda r: _classification_line(r, args.json))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -143,17 +143,18 @@ def fit_task(
     run.mkdir(parents=True, exist_ok=True)  # only once the config and data are good
     cfg, data = task.prepare(cfg, data, run, strategy)
     train_ds, val_ds = task.datasets(cfg, data)
+    steps = task.steps_per_epoch(cfg, data, train_ds)
     with strategy.scope():
         if resume:
             model, state = run_dir.load_checkpoint(run)
             _trim_history(run, int(state["epoch"]))
-            schedule = task.schedule(cfg, task.steps_per_epoch(cfg, data, train_ds))
+            schedule = task.schedule(cfg, steps)
             if schedule is not None:  # ends on the (possibly new) last epoch
                 model.optimizer.learning_rate = schedule
         else:
             keras.utils.set_random_seed(task.seed(cfg))
             model = task.build_model(cfg, data)
-            task.compile(model, cfg, task.steps_per_epoch(cfg, data, train_ds))
+            task.compile(model, cfg, steps)
             state = run_dir.new_state()
     run_dir.write_config(run, cfg)
     run_dir.write_info(run, data_dir, task=task.name, **task.run_info(cfg, data))
