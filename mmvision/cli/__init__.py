@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mmvision.cli import data, demo, runs, train
+from mmvision.cli import data, demo, index, runs, train
 from mmvision.cli.common import EXIT_USAGE, FORMATTER, CLIError, Parser
 
 #: command modules, each with ``register(groups)``.
-MODULES = (data, train, runs, demo)
+MODULES = (data, train, runs, index, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

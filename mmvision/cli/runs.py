@@ -36,6 +36,10 @@ def _task(run: Path, *allowed: str) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mmvision.training import RunError, evaluate_run
 
+    if (args.run / "retriever.json").is_file():
+        from mmvision.cli.index import evaluate_index
+
+        return evaluate_index(args.run, args.data, None)
     task = _task(args.run)
     try:
         res = evaluate_run(args.run, args.data, split=args.split)
@@ -117,12 +121,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def register(groups) -> None:
     p = groups.add_parser(
         "evaluate",
-        help="evaluate a run: metrics.json, plots, report.html",
-        description="Evaluate a trained run (any task) on a split.",
+        help="evaluate a run or a retrieval index: metrics.json, plots, report.html",
+        description="Evaluate a trained run (any task) on a split, or a retrieval "
+        "index on a demo world (its test split as queries).",
         epilog="example:\n  mmvision evaluate runs/fused",
         formatter_class=FORMATTER,
     )
-    p.add_argument("run", type=existing_dir, help="run directory")
+    p.add_argument("run", type=existing_dir, help="run or index directory")
     p.add_argument(
         "--data", type=existing_dir, help="dataset root (default: the run's)"
     )

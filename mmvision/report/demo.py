@@ -13,6 +13,7 @@ _PLOTS = (
     "confusion_matrix.png",
     "tsne.png",
     "captions_test.png",
+    "retrieval_grid.png",
 )
 
 

@@ -1,0 +1,95 @@
+"""How a retriever turns scores into "similar" and "divergent" results.
+
+The caption method follows the reference system: similar = cosine of the
+captions ``>= 0.90``; divergent = the cosine band ``0.50-0.60`` (related,
+not alike). The image method follows deep ranking: the nearest images are
+similar, the farthest divergent. Every number here is configurable per
+query and stored with a saved index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: Scoring methods: caption-embedding cosine, sentence BLEU of the captions,
+#: image-embedding cosine, a weighted mix of caption and image cosine.
+METHODS = ("caption", "bleu", "image", "combined")
+
+#: Ways to pick divergent results: a score band, or the lowest scores.
+DIVERGENT_MODES = ("band", "farthest")
+
+MODES = ("similar", "divergent")
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSettings:
+    """Selection rules of one scoring method.
+
+    Attributes:
+        threshold: similar results need ``score >= threshold`` (``None``: no
+            threshold, the top-k).
+        divergent: ``"band"`` or ``"farthest"``.
+        band: ``(low, high)`` inclusive score band of divergent results.
+    """
+
+    threshold: float | None = None
+    divergent: str = "band"
+    band: tuple[float, float] = (0.50, 0.60)
+
+    def __post_init__(self):
+        if self.divergent not in DIVERGENT_MODES:
+            raise ValueError(
+                f"divergent must be one of {DIVERGENT_MODES}, got {self.divergent!r}"
+            )
+        lo, hi = self.band
+        if lo > hi:
+            raise ValueError(f"band low {lo} is above high {hi}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalSettings:
+    """Per-method rules plus the combined score's weights.
+
+    Attributes:
+        caption, bleu, image, combined: ``MethodSettings`` of each method.
+        caption_weight, image_weight: the combined score is
+            ``caption_weight * caption + image_weight * image``.
+        image_agreement: when set, a similar caption match (methods
+            ``caption`` and ``combined``) also needs image cosine ``>=`` this
+            (image features filter caption matches).
+    """
+
+    caption: MethodSettings = MethodSettings(threshold=0.90, band=(0.50, 0.60))
+    bleu: MethodSettings = MethodSettings(threshold=None, band=(0.20, 0.45))
+    image: MethodSettings = MethodSettings(threshold=None, divergent="farthest")
+    combined: MethodSettings = MethodSettings(threshold=None, band=(0.45, 0.65))
+    caption_weight: float = 0.5
+    image_weight: float = 0.5
+    image_agreement: float | None = None
+
+    def method(self, name: str) -> MethodSettings:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; valid methods: {METHODS}")
+        return getattr(self, name)
+
+    def replace(self, method: str | None = None, **changes) -> RetrievalSettings:
+        """A copy with ``changes`` applied to ``method``'s rules (or to the
+        top-level fields when ``method`` is ``None``)."""
+        if method is None:
+            return dataclasses.replace(self, **changes)
+        ms = dataclasses.replace(self.method(method), **changes)
+        return dataclasses.replace(self, **{method: ms})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RetrievalSettings:
+        kw = dict(d)
+        for m in METHODS:
+            if m in kw:
+                ms = dict(kw[m])
+                if "band" in ms:
+                    ms["band"] = tuple(ms["band"])
+                kw[m] = MethodSettings(**ms)
+        return cls(**kw)
