@@ -394,4 +394,4 @@ class Retriever:
         """Reads an index directory (see ``retrieval.store.load``)."""
         from mmvision.retrieval import store
 
-        return store.load(directory, **kwargs)
+        return store.load(directory, cls, **kwargs)

@@ -105,6 +105,7 @@ def _read_items(path: Path, count: int) -> tuple[dict[str, str], dict[str, str]]
 
 def load(
     directory: str | os.PathLike,
+    factory: Any,
     captioner: Any = None,
     load_models: bool = True,
 ) -> Any:
@@ -112,6 +113,7 @@ def load(
 
     Args:
         directory: the index directory.
+        factory: called with the parts (``Retriever``).
         captioner: a captioner run to use instead of the stored path (it
             must have the same fingerprint).
         load_models: load the captioner run and image tower (needed for
@@ -123,7 +125,6 @@ def load(
     """
     from mmvision.retrieval import encoders, sources
     from mmvision.retrieval.index import VectorIndex
-    from mmvision.retrieval.retriever import Retriever
     from mmvision.retrieval.settings import RetrievalSettings
 
     directory = Path(directory)
@@ -167,6 +168,6 @@ def load(
                     f"built with {img_meta['fingerprint']}"
                 )
     settings = RetrievalSettings.from_dict(header.get("settings") or {})
-    return Retriever(
+    return factory(
         captions, paths, enc, cap_index, img_index, cap_src, img_src, settings
     )
