@@ -108,3 +108,27 @@ def test_add_then_evaluate(index, demo_world, capsys):
         assert 0.0 <= metrics[f"{m}_similar_p5"] <= 1.0
     assert (index / "retrieval_grid.png").stat().st_size > 1000
     assert "retrieval_grid.png" in (index / "report.html").read_text()
+
+
+def test_embedder_run_and_minilm_encoder(cap_run, demo_world, tmp_path, capsys):
+    tower = cap_run / "tower"  # the caption-word tower run the captioner trained
+    out = tmp_path / "minilm"
+    assert main(["index", "build", "--captioner", str(cap_run), "--data",
+                 str(demo_world), "--splits", "val", "--out", str(out),
+                 "--encoder", "minilm", "--embedder", str(tower),
+                 "--backend", "hnswlib"]) == 0  # fmt: skip
+    header = json.loads((out / "retriever.json").read_text())
+    assert header["encoder"] == "minilm"
+    assert header["image_source"]["spec"] == str(tower.resolve())
+    r = Retriever.load(out)
+    img = _image(demo_world)
+    res = r.query(Query(image=str(img)), k=4)
+    assert res.method == "combined" and len(res) == 4
+    exact = Retriever.load(out)
+    from mmvision.retrieval.index import VectorIndex
+
+    exact.caption_index = VectorIndex(384)
+    exact.caption_index.add(r.ids, r.caption_index.vectors())
+    q = Query(text="a blue square on a striped background")
+    r.settings = exact.settings = r.settings.replace("caption", threshold=None)
+    assert r.query(q, k=5).ids == exact.query(q, k=5).ids
