@@ -2,9 +2,11 @@
 
 One run (default: the full demo profile, 6,000 images at 64 px, seed 0):
 
-1. The demo's own models, through the library (``mmvision.demo.Demo``): the
-   world, the caption-word image tower, the captioner on its features.
-   Finished runs in ``--work`` are reused when their config matches.
+1. A captioner run: ``--captioner RUN --world DIR`` (e.g. the run and world
+   of ``bench_captioning.py``), else the demo's own models, trained through
+   the library (``mmvision.demo.Demo``): the world, the caption-word image
+   tower, the captioner on its features (finished runs in ``--work`` are
+   reused when their config matches).
 2. Quality: the train+val images are the gallery, **captioned by the
    captioner** (generated captions, never the references); the test images
    are the queries, captioned the same way. Relevance from the ground truth:
@@ -46,16 +48,18 @@ from mmvision.retrieval.sources import CaptionSource, ImageSource
 from mmvision.retrieval.world_report import evaluate_on_world, world_queries
 
 
-def quality(work: Path, quick: bool) -> tuple[dict, dict]:
-    demo = Demo(work, "quick" if quick else "full", None, 0)
-    demo.out.mkdir(parents=True, exist_ok=True)
-    demo.make_world()
-    tower = demo.caption_words()
-    cap_run = demo.captioner(tower)
-    queries, truth = world_queries(demo.world)
+def quality(
+    work: Path, quick: bool, cap_run: Path | None, world: Path | None
+) -> tuple[dict, dict]:
+    if cap_run is None:
+        demo = Demo(work, "quick" if quick else "full", None, 0)
+        demo.out.mkdir(parents=True, exist_ok=True)
+        demo.make_world()
+        cap_run, world = demo.captioner(demo.caption_words()), demo.world
+    queries, truth = world_queries(world)
     from mmvision.data.caption_data import read_caption_manifest
 
-    manifest, _, _ = read_caption_manifest(demo.world)
+    manifest, _, _ = read_caption_manifest(world)
     gallery = manifest[manifest["split"].isin(["train", "val"])].reset_index(drop=True)
     cap = CaptionSource(cap_run, beam=3)
     img = ImageSource("captioner", cap)
@@ -68,14 +72,14 @@ def quality(work: Path, quick: bool) -> tuple[dict, dict]:
     )  # fmt: skip
     print(f"gallery: {len(r_tfidf)} images captioned and indexed in {build_s:.0f} s")
     figures = evaluate_on_world(
-        r_tfidf, demo.world, work / "retrieval_tfidf",
+        r_tfidf, world, work / "retrieval_tfidf",
         methods=["caption", "bleu", "image", "combined", "random"],
         method_names={"caption": "caption_tfidf", "combined": "combined_tfidf"},
     )  # fmt: skip
     figures.update(
         evaluate_on_world(
             r_minilm,
-            demo.world,
+            world,
             work / "retrieval_minilm",
             methods=["caption", "combined"],
             method_names={"caption": "caption_minilm", "combined": "combined_minilm"},
@@ -88,7 +92,7 @@ def quality(work: Path, quick: bool) -> tuple[dict, dict]:
     )
     extra = {"generated_vs_reference_cosine": gen_ref, "gallery_build_s": build_s}
     extra["report"] = str(work / "retrieval_tfidf" / "report.html")
-    return figures, {**extra, "encoder": r_minilm.encoder, "world": demo.world}
+    return figures, {**extra, "encoder": r_minilm.encoder, "world": world}
 
 
 def loop_speed(encoder, world: Path, n: int, n_queries: int = 5) -> dict:
@@ -132,7 +136,7 @@ def loop_speed(encoder, world: Path, n: int, n_queries: int = 5) -> dict:
     }
 
 
-def ann(n: int, n_queries: int) -> dict:
+def ann(n: int, n_queries: int) -> tuple[dict, list]:
     base = clustered_vectors(n, 384, seed=0)
     queries = query_vectors(base, n_queries, seed=1)
     rows = compare_backends(base, queries, k=10)
@@ -158,6 +162,14 @@ def main() -> None:
     p = parser("bench_retrieval", __doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--work", default=None, help="working directory (reused)")
+    p.add_argument(
+        "--captioner", type=Path,
+        help="a finished captioner run to use (with --world) instead of training "
+        "the demo's (e.g. bench_captioning.py's run_captioner)",
+    )  # fmt: skip
+    p.add_argument(
+        "--world", type=Path, help="the demo world --captioner was trained on"
+    )
     args = p.parse_args()
     quick = args.quick
     work = Path(
@@ -167,7 +179,9 @@ def main() -> None:
     )
     if quick and args.out == p.get_default("out"):
         args.out = str(Path(tempfile.mkdtemp()) / "bench_retrieval.json")
-    figures, extra = quality(work, quick)
+    if (args.captioner is None) != (args.world is None):
+        p.error("--captioner and --world go together")
+    figures, extra = quality(work, quick, args.captioner, args.world)
     methods = [m for m in figures if m != "random"]
     best_sim = max(methods, key=lambda m: figures[m]["similar_p5"])
     best_div = max(methods, key=lambda m: figures[m]["divergent_p5"])
