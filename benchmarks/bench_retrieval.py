@@ -64,7 +64,7 @@ def quality(
     cap = CaptionSource(cap_run, beam=3)
     img = ImageSource("captioner", cap)
     t0 = time.perf_counter()
-    r_tfidf = Retriever.build(gallery, captioner=cap, image_source=img)
+    r_tfidf = Retriever.build(gallery, captioner=cap, encoder="tfidf", image_source=img)
     build_s = time.perf_counter() - t0
     r_minilm = Retriever.build(
         gallery, captioner=cap, captions=r_tfidf.captions, encoder="minilm",

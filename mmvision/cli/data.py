@@ -99,7 +99,8 @@ def register(groups) -> None:
         epilog="example:\n  mmvision data inspect flickr8k /data/Flickr8k --split val",
         formatter_class=FORMATTER,
     )
-    kinds = ["webvision", "flickr8k", "tiny_imagenet", "folders", "table", "triplets"]
+    kinds = ["webvision", "flickr8k", "tiny_imagenet", "folders", "table", "triplets",
+             "cifar10", "cifar100"]  # fmt: skip
     p.add_argument("kind", choices=kinds)
     p.add_argument("root", type=existing_path, help="dataset root (or table file)")
     p.add_argument("--split", help="split to read where the format has them")

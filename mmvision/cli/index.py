@@ -142,7 +142,7 @@ def register(groups) -> None:
     p.add_argument("--data", type=existing_dir, required=True, help="Flickr8k layout")
     p.add_argument("--out", type=out_dir, required=True, help="index directory")
     p.add_argument("--splits", default="all", help="comma list, or 'all'")
-    p.add_argument("--encoder", default="tfidf", help="tfidf, minilm or hub:<dir>")
+    p.add_argument("--encoder", default="minilm", help="minilm, tfidf or hub:<dir>")
     p.add_argument(
         "--embedder", help="image vectors from this run directory or tower name"
     )

@@ -68,7 +68,7 @@ class Retriever:
         manifest: Any,
         captioner: Any = None,
         captions: Mapping[str, str] | None = None,
-        encoder: str | Any = "tfidf",
+        encoder: str | Any = "minilm",
         image_source: str | Any | None = None,
         backend: str = "exact",
         backend_options: Mapping[str, Any] | None = None,
@@ -82,8 +82,10 @@ class Retriever:
             manifest: the gallery (``id``, ``image_path``).
             captioner: a captioner run directory / ``CaptionSource``.
             captions: ``{id: caption}`` instead of generating them.
-            encoder: a caption encoder spec (``"tfidf"``, ``"minilm"``,
+            encoder: a caption encoder spec (``"minilm"``, ``"tfidf"``,
                 ``"hub:<dir>"``) or an encoder; ``tfidf`` is fitted here.
+            settings: the selection rules (default:
+                ``RetrievalSettings.for_encoder(encoder)``).
             image_source: ``"captioner"``, a run directory, a tower name or an
                 ``ImageSource``; ``None`` for captions only.
             backend: the vector index backend (``index.BACKENDS``).
@@ -115,6 +117,7 @@ class Retriever:
             img_index = VectorIndex(
                 img_src.dim, backend, fingerprint=img_src.fingerprint, **opts
             )
+        settings = settings or RetrievalSettings.for_encoder(enc.spec)
         r = cls({}, {}, enc, cap_index, img_index, cap_src, img_src, settings)
         r.add(manifest, captions=captions, _features=feats)
         return r

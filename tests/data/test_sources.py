@@ -54,6 +54,8 @@ def test_read_dispatcher_and_kinds(tmp_path):
         "folders",
         "table",
         "triplets",
+        "cifar10",
+        "cifar100",
     ]
     with pytest.raises(ValueError, match="valid kinds: .*webvision"):
         sources.read("imagenet", tmp_path)

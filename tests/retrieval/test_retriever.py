@@ -39,7 +39,10 @@ def _unit(x):
 @pytest.fixture()
 def r():
     return Retriever.build(
-        _manifest(IDS), captions=CAPTIONS, image_source=ArraySource(IMAGES)
+        _manifest(IDS),
+        captions=CAPTIONS,
+        encoder="tfidf",
+        image_source=ArraySource(IMAGES),
     )
 
 
@@ -144,7 +147,7 @@ def test_bad_queries():
         Query(text="   ")
     with pytest.raises(ValueError, match="exactly one"):
         Query(text="x", id="a")
-    r = Retriever.build(_manifest(IDS), captions=CAPTIONS)
+    r = Retriever.build(_manifest(IDS), captions=CAPTIONS, encoder="tfidf")
     with pytest.raises(KeyError, match="nope"):
         r.query(Query(id="nope"))
     with pytest.raises(ValueError, match="image vectors"):
@@ -198,3 +201,13 @@ def test_settings_round_trip():
     assert RetrievalSettings.from_dict(s.to_dict()) == s
     with pytest.raises(ValueError, match="divergent"):
         s.replace("image", divergent="sideways")
+
+
+def test_minilm_is_the_default_encoder_with_its_own_bands():
+    r = Retriever.build(_manifest(IDS[:4]), captions=CAPTIONS)
+    assert r.encoder.spec == "minilm"
+    assert r.settings == RetrievalSettings.for_encoder("minilm")
+    assert r.settings.caption.band == (0.70, 0.85)
+    assert (r.settings.caption_weight, r.settings.image_weight) == (0.7, 0.3)
+    assert RetrievalSettings.for_encoder("tfidf") == RetrievalSettings()
+    assert RetrievalSettings().caption.band == (0.50, 0.60)

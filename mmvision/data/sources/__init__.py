@@ -35,6 +35,7 @@ import os
 from typing import Any
 
 from mmvision.data.sources._common import ReaderError
+from mmvision.data.sources.cifar import cifar10, cifar100
 from mmvision.data.sources.flickr8k import flickr8k
 from mmvision.data.sources.folders import folders
 from mmvision.data.sources.table import table
@@ -49,6 +50,8 @@ _READERS = {
     "folders": folders,
     "table": table,
     "triplets": triplets,
+    "cifar10": cifar10,
+    "cifar100": cifar100,
 }
 
 #: Valid ``kind`` names of ``read``.
