@@ -141,7 +141,7 @@ def batch_hard_triplet_loss(
     """
     dist, positive, negative = _batch(labels, embeddings, metric)
     zeros = ops.zeros_like(dist)
-    farthest_positive = ops.min(ops.where(positive, dist, _above(dist)), axis=1)
+    farthest_positive = ops.max(ops.where(positive, dist, zeros), axis=1)
     nearest_negative = ops.min(ops.where(negative, dist, _above(dist)), axis=1)
     valid = ops.logical_and(ops.any(positive, axis=1), ops.any(negative, axis=1))
     per_anchor = ops.relu(margin + farthest_positive - nearest_negative)
