@@ -191,9 +191,17 @@ class _MiningLoss(keras.losses.Loss):
     ``call`` returns the batch's scalar loss (mining is a batch statistic, not
     a sum of per-example terms), so the reduction is fixed and sample weights
     are refused.
+
+    Args:
+        margin: the hinge margin.
+        metric: ``"euclidean"``, ``"squared_euclidean"`` or ``"cosine"``.
+        hardest_p: if set, :func:`hardest_fraction` of the per-anchor losses.
+        name: the loss name.
+        **kwargs: ``dtype`` (a ``reduction`` is dropped).
     """
 
-    miner = staticmethod(batch_all_triplet_loss)
+    miner = None  # each subclass sets its mining function and default name
+    default_name = "mining_triplet"
 
     def __init__(
         self,
@@ -204,6 +212,7 @@ class _MiningLoss(keras.losses.Loss):
         **kwargs,
     ):
         kwargs.pop("reduction", None)
+        name = name or self.default_name
         super().__init__(name=name, reduction="sum_over_batch_size", **kwargs)
         self.margin = float(margin)
         self.metric = check_metric(metric)
@@ -233,35 +242,26 @@ class _MiningLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="mmvision")
 class BatchAllTripletLoss(_MiningLoss):
-    """Keras loss for :func:`batch_all_triplet_loss` (labels, embeddings)."""
+    """Keras loss for :func:`batch_all_triplet_loss`; arguments as ``_MiningLoss``."""
 
     miner = staticmethod(batch_all_triplet_loss)
-
-    def __init__(self, margin=1.0, metric="euclidean", hardest_p=None, **kwargs):
-        kwargs.setdefault("name", "batch_all_triplet")
-        super().__init__(margin, metric, hardest_p, **kwargs)
+    default_name = "batch_all_triplet"
 
 
 @keras.saving.register_keras_serializable(package="mmvision")
 class BatchHardTripletLoss(_MiningLoss):
-    """Keras loss for :func:`batch_hard_triplet_loss` (labels, embeddings)."""
+    """Keras loss for :func:`batch_hard_triplet_loss`; arguments as ``_MiningLoss``."""
 
     miner = staticmethod(batch_hard_triplet_loss)
-
-    def __init__(self, margin=1.0, metric="euclidean", hardest_p=None, **kwargs):
-        kwargs.setdefault("name", "batch_hard_triplet")
-        super().__init__(margin, metric, hardest_p, **kwargs)
+    default_name = "batch_hard_triplet"
 
 
 @keras.saving.register_keras_serializable(package="mmvision")
 class SemiHardTripletLoss(_MiningLoss):
-    """Keras loss for :func:`semi_hard_triplet_loss` (labels, embeddings)."""
+    """Keras loss for :func:`semi_hard_triplet_loss`; arguments as ``_MiningLoss``."""
 
     miner = staticmethod(semi_hard_triplet_loss)
-
-    def __init__(self, margin=1.0, metric="euclidean", hardest_p=None, **kwargs):
-        kwargs.setdefault("name", "semi_hard_triplet")
-        super().__init__(margin, metric, hardest_p, **kwargs)
+    default_name = "semi_hard_triplet"
 
 
 def _batch(labels, embeddings, metric):
