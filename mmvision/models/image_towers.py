@@ -3,7 +3,9 @@
 A registry of feature extractors by name. Every tower is a functional
 ``keras.Model`` with one input named ``"image"`` and three layers: an
 ``ImagePreprocessing`` layer named ``"preprocessing"`` (the backbone's own
-pixel scaling, so saved models take raw pixels), the backbone named
+pixel scaling, so saved models take raw pixels; ``"none"`` for the "caffe"
+towers ``resnet50`` and ``vgg16``, whose backbone opens with that step), the
+backbone named
 ``"backbone"`` (a nested functional model ending in global average pooling),
 and nothing else. ``tower.output_shape[-1]`` is the feature width. Combine
 towers by calling them (``feats = tower(image_input)``), which keeps each
@@ -33,6 +35,7 @@ from keras import layers
 from mmvision.layers.image_preprocessing import ImagePreprocessing
 from mmvision.models.resnet18 import ResNet18
 from mmvision.models.small_resnet import SmallResNet
+from mmvision.models.truncate import truncate
 
 BACKBONE_LAYER = "backbone"
 PREPROCESSING_LAYER = "preprocessing"
@@ -91,6 +94,56 @@ def _app(fn_name: str) -> Callable[[tuple[int, int, int]], keras.Model]:
     return build
 
 
+# keras.applications' "caffe" preprocess_input: RGB -> BGR, minus the ImageNet
+# BGR channel means, no scaling.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_CAFFE_LAYERS = (
+    "caffe_channels_first", "caffe_b", "caffe_g", "caffe_r", "caffe_bgr",
+    "caffe_channels_last", "caffe_mean",
+)  # fmt: skip
+
+
+def _caffe_pixels(inputs):
+    """The "caffe" step in weightless built-in layers (saved with the model).
+
+    ``ImagePreprocessing`` has no "caffe" mode, so a caffe tower's
+    preprocessing layer is ``"none"`` and this block opens its backbone.
+    Channels are reversed by moving them first and cropping out B, G and R.
+    """
+    x = layers.Permute((3, 1, 2), name="caffe_channels_first")(inputs)
+    bgr = [
+        layers.Cropping2D(((c, 2 - c), (0, 0)), name=f"caffe_{n}")(x)
+        for c, n in ((2, "b"), (1, "g"), (0, "r"))
+    ]
+    x = layers.Concatenate(axis=1, name="caffe_bgr")(bgr)
+    x = layers.Permute((2, 3, 1), name="caffe_channels_last")(x)
+    return layers.Normalization(
+        mean=list(_CAFFE_MEAN_BGR), variance=[1.0, 1.0, 1.0], name="caffe_mean"
+    )(x)
+
+
+def _caffe_app(fn_name: str) -> Callable[[tuple[int, int, int]], keras.Model]:
+    """Like ``_app``, with the caffe step inside the backbone, in front.
+
+    ``input_tensor=`` keeps the backbone one flat model whose weighted layers
+    are the application's, so official weights files load as they are.
+    """
+
+    def build(input_shape):
+        inputs = keras.Input(shape=tuple(input_shape), name="input")
+        app = getattr(keras.applications, fn_name)(
+            include_top=False,
+            weights=None,
+            input_tensor=_caffe_pixels(inputs),
+            input_shape=tuple(input_shape),
+            pooling="avg",
+        )
+        # The same layers again, with one input tensor rather than a list.
+        return keras.Model(inputs, app.output, name=BACKBONE_LAYER)
+
+    return build
+
+
 def _mobilenet_v2_file(input_shape) -> str:
     rows = input_shape[0]
     if rows != input_shape[1] or rows not in _MOBILENET_V2_ROWS:
@@ -117,6 +170,18 @@ _SPECS: dict[str, _TowerSpec] = {
         "tf",
         71,
         lambda s: "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "resnet50": _TowerSpec(
+        _caffe_app("ResNet50"),
+        "none",
+        32,
+        lambda s: "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "vgg16": _TowerSpec(
+        _caffe_app("VGG16"),
+        "none",
+        32,
+        lambda s: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     ),
     "resnet18": _TowerSpec(
         lambda s: ResNet18(tuple(s), pooling="avg", name=BACKBONE_LAYER), "unit", 32
@@ -243,14 +308,19 @@ def get(
     weights: str | os.PathLike | None = None,
     freeze_fraction: float = 0.0,
     name: str | None = None,
+    cut_at: str | None = None,
 ) -> keras.Model:
     """Builds an image tower by name.
 
     Args:
         tower: one of ``NAMES``: ``resnet50v2``, ``inceptionv3``,
-            ``mobilenetv2``, ``xception`` (``keras.applications``, no top,
-            average pooling; 2048, 2048, 1280, 2048 features), ``resnet18``
-            (512), ``small_cnn`` (128) and ``small_resnet`` (256).
+            ``mobilenetv2``, ``xception``, ``resnet50``, ``vgg16``
+            (``keras.applications``, no top, average pooling; 2048, 2048,
+            1280, 2048, 2048, 512 features), ``resnet18`` (512),
+            ``small_cnn`` (128) and ``small_resnet`` (256). ``resnet50`` and
+            ``vgg16`` use "caffe" pixels (BGR minus the ImageNet means, as
+            their ``preprocess_input``): their ``preprocessing`` layer is
+            ``"none"`` and the caffe step is the backbone's first layers.
         input_shape: ``(H, W, 3)``; at least 32 px (inceptionv3: 75,
             xception: 71, small_cnn and small_resnet: 16).
         weights: ``None`` (random init); ``"imagenet"``: the official no-top
@@ -261,6 +331,12 @@ def get(
             from the input on, to freeze (the WebVision study froze 0.5).
         name: name of the returned model (default ``"<tower>_tower"``);
             give distinct names when a model holds several towers.
+        cut_at: a backbone layer name (e.g. ``"conv4_block6_out"`` of
+            resnet50, ``"block4_pool"`` of vgg16, ``"pool3"`` of small_cnn):
+            the backbone ends at that layer's output, then global average
+            pooling (``truncate.truncate``), so ``D`` is that layer's
+            channels. Weights load into the full backbone before the cut;
+            ``freeze_fraction`` counts the layers of the cut one.
 
     Returns:
         A ``keras.Model`` mapping float pixels ``[B, H, W, 3]`` in ``[0, 255]``
@@ -268,7 +344,8 @@ def get(
 
     Raises:
         ValueError: unknown name (the message lists the valid ones), input
-            too small, bad ``freeze_fraction`` or ``weights``.
+            too small, bad ``freeze_fraction`` or ``weights``, a ``cut_at``
+            layer the backbone does not have (some valid ones are listed).
         FileNotFoundError: a weights file that is not there (named).
     """
     spec = _check_name(tower)
@@ -295,6 +372,10 @@ def get(
                 f"weights file {weights_path!r} does not fit image tower {tower!r} "
                 f"with input_shape={input_shape!r}: {err}"
             ) from err
+    if cut_at is not None:
+        backbone = truncate(
+            backbone, cut_at, exclude=_CAFFE_LAYERS, what=f"Image tower {tower!r}"
+        )
     freeze_layers(backbone, freeze_fraction)
 
     inputs = keras.Input(shape=input_shape, name=INPUT_NAME)

@@ -23,6 +23,8 @@ DIMS = {
     "inceptionv3": 2048,
     "mobilenetv2": 1280,
     "xception": 2048,
+    "resnet50": 2048,
+    "vgg16": 512,
     "resnet18": 512,
     "small_cnn": 128,
     "small_resnet": 256,
@@ -52,6 +54,8 @@ def test_registry_lists_every_tower():
         "inceptionv3",
         "mobilenetv2",
         "xception",
+        "resnet50",
+        "vgg16",
     ]
 
 
@@ -257,6 +261,8 @@ def test_imagenet_file_names_match_keras_applications(name, monkeypatch):
         "inceptionv3": keras.applications.InceptionV3,
         "mobilenetv2": keras.applications.MobileNetV2,
         "xception": keras.applications.Xception,
+        "resnet50": keras.applications.ResNet50,
+        "vgg16": keras.applications.VGG16,
     }[name]
     shape = (96, 96, 3)
     with pytest.raises(RuntimeError, match="stop"):
@@ -338,3 +344,124 @@ def test_export_small_cnn_and_bow_in_fresh_process(tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "text_y.npy"), predict(text, xt), atol=1e-5
     )
+
+
+# ---------------------------------------------------------------- caffe towers, cut_at
+
+CAFFE = {
+    "resnet50": (keras.applications.ResNet50, keras.applications.resnet50, 2048),
+    "vgg16": (keras.applications.VGG16, keras.applications.vgg16, 512),
+}
+
+
+@pytest.mark.parametrize(
+    "name", ["vgg16", pytest.param("resnet50", marks=pytest.mark.large)]
+)  # resnet50: ~13 s on a busy CPU
+def test_caffe_tower_smoke_and_preprocessing(name, tmp_path):
+    fn, module, dim = CAFFE[name]
+    tower = image_towers.get(name, (32, 32, 3), name="t")
+    assert tower.output_shape == (None, dim)
+    assert [layer.name for layer in tower.layers] == [
+        "image",
+        "preprocessing",
+        "backbone",
+    ]
+    assert tower.get_layer("preprocessing").mode == "none"
+    x = _images(2, 32)
+    assert predict(tower, x).shape == (2, dim)
+    # The backbone opens with keras.applications' own "caffe" preprocess_input.
+    backbone = tower.get_layer("backbone")
+    caffe = keras.Model(backbone.input, backbone.get_layer("caffe_mean").output)
+    np.testing.assert_allclose(
+        np.asarray(caffe(x)), module.preprocess_input(x.copy()), atol=1e-4
+    )
+    # An official-format no-top file loads into it by the official file name.
+    ref = fn(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
+    path = tmp_path / image_towers.imagenet_weights_file(name, (32, 32, 3))
+    _write_legacy_h5(ref, str(path))
+    loaded = image_towers.get(name, (32, 32, 3), weights=path)
+    expected = np.asarray(ref(module.preprocess_input(x.copy())))
+    np.testing.assert_allclose(predict(loaded, x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_caffe_tower_file_names():
+    shape = (32, 32, 3)
+    assert image_towers.imagenet_weights_file("resnet50", shape) == (
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    )
+    assert image_towers.imagenet_weights_file("vgg16", shape) == (
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    )
+    assert {"resnet50", "vgg16"} <= set(image_towers.KERAS_APPLICATIONS)
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", list(CAFFE))
+def test_caffe_tower_file_names_match_keras_applications(name, monkeypatch):
+    from keras.src.utils import file_utils
+
+    requested = []
+
+    def fake_get_file(fname=None, origin=None, **kwargs):
+        requested.append(fname)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(file_utils, "get_file", fake_get_file)
+    shape = (32, 32, 3)
+    with pytest.raises(RuntimeError, match="stop"):
+        CAFFE[name][0](include_top=False, weights="imagenet", input_shape=shape)
+    assert requested == [image_towers.imagenet_weights_file(name, shape)]
+
+
+def test_vgg16_keras_round_trip(tmp_path):
+    tower = image_towers.get("vgg16", (32, 32, 3))
+    run_model_saving_test(tower, _images(2, 32), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, layer, channels",
+    [
+        ("small_cnn", "pool2", 32),
+        ("small_cnn", "relu3", 64),
+        ("vgg16", "block3_pool", 256),
+        ("resnet50", "conv3_block4_out", 512),
+    ],
+)
+def test_cut_at_gives_a_shorter_tower(name, layer, channels):
+    full = image_towers.get(name, (32, 32, 3))
+    cut = image_towers.get(name, (32, 32, 3), cut_at=layer)
+    assert cut.output_shape == (None, channels)
+    assert [x.name for x in cut.layers] == ["image", "preprocessing", "backbone"]
+    backbone = cut.get_layer("backbone")
+    assert backbone.layers[-1].name == "cut_avg_pool"
+    assert len(backbone.layers) < len(full.get_layer("backbone").layers)
+    assert predict(cut, _images(2, 32)).shape == (2, channels)
+
+
+def test_cut_at_same_weights_and_round_trip(tmp_path):
+    source = image_towers.get("small_cnn", (32, 32, 3))
+    path = tmp_path / "backbone.weights.h5"
+    source.get_layer("backbone").save_weights(path)
+    cut = image_towers.get(
+        "small_cnn", (32, 32, 3), weights=path, cut_at="relu2", freeze_fraction=1.0
+    )
+    assert cut.trainable_weights == []
+    x = _images(3, 32)
+    inner = source.get_layer("backbone")
+    ref = keras.Model(inner.input, inner.get_layer("relu2").output)
+    pre = source.get_layer("preprocessing")
+    expected = np.asarray(ref(pre(x))).mean(axis=(1, 2))
+    np.testing.assert_allclose(predict(cut, x), expected, atol=1e-5)
+    run_model_saving_test(cut, x, tmp_path)
+    # Cutting at the pooled output keeps it as it is.
+    pooled = image_towers.get("small_cnn", (32, 32, 3), cut_at="avg_pool")
+    assert pooled.get_layer("backbone").layers[-1].name == "avg_pool"
+
+
+def test_cut_at_unknown_layer_lists_valid_names():
+    with pytest.raises(
+        ValueError, match=r"'conv9'.*did you mean conv4, .*: conv1, bn1"
+    ):
+        image_towers.get("small_cnn", (32, 32, 3), cut_at="conv9")
+    with pytest.raises(ValueError, match=r"caffe_mean.*conv1_pad, conv1_conv"):
+        image_towers.get("resnet50", (32, 32, 3), cut_at="caffe_mean")

@@ -51,6 +51,7 @@ def test_registry_and_pipeline_reexports():
     assert samplers.SAMPLERS == {
         "pairs": samplers.balanced_pairs,
         "triplets": samplers.class_triplets,
+        "pk": samplers.pk_sampler,
     }
     assert pipelines.sample_pair_indices is samplers.sample_pair_indices
     assert pipelines._ClassIndex is samplers.ClassIndex
