@@ -75,7 +75,8 @@ class ImageSource:
     Args:
         spec: ``"captioner"``, a run directory, or an image tower name.
         captioner: the ``CaptionSource`` (needed for ``"captioner"``).
-        image_size: input side for a tower name.
+        image_size: input side for a tower name (default: the captioner
+            run's).
     """
 
     def __init__(
@@ -97,6 +98,8 @@ class ImageSource:
         else:
             if os.path.isdir(self.spec):
                 self.spec = os.path.abspath(self.spec)
+            elif image_size is None and captioner is not None:
+                image_size = captioner.run.image_size
             self.tower, self.image_size, self.name = load_feature_source(
                 self.spec, image_size=image_size
             )
