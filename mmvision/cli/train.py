@@ -35,6 +35,13 @@ TASKS = {
         "Train an image tower on the words of its images' captions (a feature\n"
         "source for the captioner when no pre-trained weights fit the images).",
     ),
+    "embedder": (
+        "demo_embedder",
+        "train.mode=offline",
+        "Train image similarity embeddings (image -> unit vector) with a ranking\n"
+        "loss: offline triplets (deep ranking, triplet net) or online mining on\n"
+        "P x K batches (train.miner=batch_hard|semi_hard|batch_all).",
+    ),
 }
 
 
@@ -42,6 +49,7 @@ HELP = {
     "classifier": "train a multimodal (image + text) classifier",
     "captioner": "train a CNN-LSTM merge captioner",
     "concept_tagger": "train an image tower on its captions' words",
+    "embedder": "train image similarity embeddings with a ranking loss",
 }
 
 

@@ -32,6 +32,7 @@ TASKS = {
         "mmvision.configs.concept_tagger",
         "mmvision.tasks.concept_tagger:ConceptTaggerTask",
     ),
+    "embedder": ("mmvision.configs.embedder", "mmvision.tasks.embedder:EmbedderTask"),
 }
 #: task name -> module whose import registers that task's presets.
 PRESET_MODULES = {task: module for task, (module, _) in TASKS.items()}

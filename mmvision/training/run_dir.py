@@ -211,11 +211,12 @@ def optimizer_steps_per_epoch(dataset: Any, n_examples: int, batch_size: int) ->
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
-    """``keras.saving.load_model`` with mmvision's layers registered; a missing
-    or unreadable file is a ``RunError`` naming it."""
+    """``keras.saving.load_model`` with mmvision's layers and losses registered;
+    a missing or unreadable file is a ``RunError`` naming it."""
     import keras
 
     import mmvision.layers  # noqa: F401  (registers the layers)
+    import mmvision.losses  # noqa: F401  (and the losses of compiled checkpoints)
     import mmvision.models.captioner  # noqa: F401  (and the caption layers)
 
     path = Path(path)

@@ -25,6 +25,7 @@ COMMANDS = (
     ["train", "classifier"],
     ["train", "captioner"],
     ["train", "concept_tagger"],
+    ["train", "embedder"],
     ["evaluate"],
     ["caption"],
     ["classify"],
@@ -79,7 +80,7 @@ def test_every_command_has_help_with_an_example(args):
 def test_train_help_lists_the_task_presets():
     from mmvision import configs
 
-    for task in ("classifier", "captioner", "concept_tagger"):
+    for task in ("classifier", "captioner", "concept_tagger", "embedder"):
         out = run("train", task, "--help")
         text = " ".join(out.stdout.split())
         for name in configs.preset_names(task):

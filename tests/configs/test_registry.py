@@ -7,11 +7,12 @@ import pytest
 
 from mmvision import configs
 
-TASKS = ("captioner", "classifier", "concept_tagger")
+TASKS = ("captioner", "classifier", "concept_tagger", "embedder")
 SMOKE = {
     "classifier": "demo_classifier_smoke",
     "captioner": "demo_captioner_smoke",
     "concept_tagger": "demo_concept_tagger_smoke",
+    "embedder": "demo_embedder_smoke",
 }
 
 # The study's table: preset -> (image tower, text tower kind, optimizer, batch).

@@ -19,6 +19,7 @@ SMOKE = {
     "classifier": "demo_classifier_smoke",
     "captioner": "demo_captioner_smoke",
     "concept_tagger": "demo_concept_tagger_smoke",
+    "embedder": "demo_embedder_smoke",
 }
 EPOCHS = 4
 #: the planned epochs of the process that is killed: far more than it can

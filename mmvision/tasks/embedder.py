@@ -1,0 +1,229 @@
+"""The image embedder task: similarity embeddings (image -> unit vector)
+trained with a ranking loss.
+
+Data: the labelled classification Manifest of ``cfg.data.format`` (for a demo
+world root the ``folders/`` layout below it, read by
+``data.classification_data.load_classification_data`` with no text fields),
+split per class into train / val / test.
+
+- ``train.mode="offline"``: ``stacked_model(build_embedder(...), 3)`` on
+  anchor / positive / negative triplets of the train classes, re-drawn each
+  epoch, renamed ``image_0..2``; validation on fixed val triplets.
+- ``train.mode="online"``: the embedder itself on P x K batches of images
+  with their integer labels as ``y``; the miner loss forms the triplets.
+
+``model.keras`` is always the embedder ``{"image"} -> [B, dim]`` unit
+vectors (its tower layer is ``image_tower``), never the stacked training
+model. Figures: ``val_triplet_acc``, ``test_triplet_acc`` (fraction of fixed
+triplets with ``D(a, p) < D(a, n)``), ``val_map``, ``test_map``, ``val_p5``,
+``test_p5`` (each row queries the rest of its split).
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+from mmvision.tasks.base import Task
+
+KEYS = ("anchor", "positive", "negative")
+OFFLINE_LOSSES = ("triplet_hinge", "softmax_ratio")
+MINERS = ("batch_hard", "semi_hard", "batch_all")
+
+
+def _check(cfg) -> None:
+    t = cfg.train
+    if t.mode not in ("offline", "online"):
+        raise ValueError(f"unknown train.mode {t.mode!r}; valid: offline, online")
+    if t.mode == "offline" and t.loss not in OFFLINE_LOSSES:
+        raise ValueError(f"unknown train.loss {t.loss!r}; valid: {OFFLINE_LOSSES}")
+    if t.mode == "online" and t.miner not in MINERS:
+        raise ValueError(f"unknown train.miner {t.miner!r}; valid: {MINERS}")
+    if t.in_class_negative_fraction:
+        raise ValueError("train.in_class_negative_fraction is reserved; use 0.0")
+
+
+class EmbedderTask(Task):
+    """``train embedder``: offline triplets or online-mined P x K batches."""
+
+    name = "embedder"
+    resume_keys = ("train.epochs", "train.verbose", "train.patience")
+
+    def patience(self, cfg):
+        return int(cfg.train.patience)
+
+    # --------------------------------------------------------------- data
+    def load_data(self, cfg, data_dir, run=None):
+        from mmvision.data.classification_data import load_classification_data
+
+        _check(cfg)
+        shim = types.SimpleNamespace(
+            data=types.SimpleNamespace(
+                format=cfg.data.format, sources=cfg.data.sources, fields=(),
+                split=cfg.data.split, val_fraction=cfg.data.val_fraction,
+                test_fraction=cfg.data.test_fraction, split_seed=cfg.data.split_seed,
+            ),
+            model=types.SimpleNamespace(text_tower=None),
+        )  # fmt: skip
+        data = load_classification_data(shim, data_dir)
+        data.manifest = data.manifest[data.manifest["label"] >= 0]
+        return data
+
+    def run_info(self, cfg, data):
+        return {"classes": data.classes, "rows": int(len(data.manifest))}
+
+    def _triplets(self, cfg, df, training):
+        from mmvision.data import pipelines
+
+        t = cfg.train
+        n = (
+            int(t.steps_per_epoch) * int(t.batch_size)
+            if training and t.steps_per_epoch
+            else (len(df) if training else int(cfg.data.val_triplets))
+        )
+        ds = pipelines.triplet_dataset(
+            df, split=None, n_triplets=n, resample=training,
+            batch_size=t.batch_size, seed=t.seed if training else t.seed + 1,
+            image_size=cfg.data.image_size,
+            augment=(cfg.data.augment or None) if training else None,
+        )  # fmt: skip
+        return ds.map(
+            lambda f, y: ({f"image_{i}": f[k] for i, k in enumerate(KEYS)}, y)
+        )
+
+    def _pk(self, cfg, df, training):
+        import numpy as np
+        import tensorflow as tf
+
+        from mmvision.data import augment as aug
+        from mmvision.data.images import bytes_to_pixels
+        from mmvision.samplers.pk_batches import pk_batches
+
+        t, size = cfg.train, int(cfg.data.image_size)
+        labels = df["label"].to_numpy().astype(np.int64)
+        k = int(t.k)
+        if not training:  # the val split may hold fewer rows per class
+            k = max(2, min(k, int(np.bincount(labels).max())))
+        rows = pk_batches(
+            labels, t.p, k, (t.steps_per_epoch if training else None),
+            seed=t.seed if training else t.seed + 1, resample=training, strict=False,
+            what="embedder",
+        )  # fmt: skip
+        paths = tf.constant(df["image_path"].astype(str).to_numpy())
+        ys = tf.constant(labels.astype(np.int32))
+        augment = aug.get(cfg.data.augment) if training else None
+
+        def load(r, s):
+            x = bytes_to_pixels(tf.io.read_file(tf.gather(paths, r)), size)
+            x.set_shape((size, size, 3))
+            if augment is not None:
+                x = augment(x, s)
+            return {"image": x}, tf.gather(ys, r)
+
+        seeds = tf.data.Dataset.random(seed=t.seed).batch(2)
+        seeds = seeds.map(lambda s: tf.cast(s % (2**31 - 1), tf.int32))
+        ds = tf.data.Dataset.zip(rows.unbatch(), seeds)
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(int(t.p) * k).prefetch(tf.data.AUTOTUNE)
+
+    def datasets(self, cfg, data):
+        make = self._triplets if cfg.train.mode == "offline" else self._pk
+        return make(cfg, data.split("train"), True), make(cfg, data.split("val"), False)
+
+    def steps_per_epoch(self, cfg, data, train_ds):
+        import tensorflow as tf
+
+        n = int(train_ds.cardinality())
+        if n > 0:
+            return n
+        return int(cfg.train.steps_per_epoch or 1) + int(
+            n == tf.data.UNKNOWN_CARDINALITY
+        )
+
+    # -------------------------------------------------------------- model
+    def embedder(self, cfg):
+        """The image -> embedding model of ``cfg`` (untrained)."""
+        from mmvision.models.embedder import build_embedder, triplet_net
+
+        m, size = cfg.model, int(cfg.data.image_size)
+        if m.tower == "triplet_net":
+            return triplet_net(size, m.dim, dropout=m.dropout or 0.5)
+        return build_embedder(
+            m.tower, size, m.dim, l2_normalize=m.l2_normalize, dropout=m.dropout,
+            multiscale=m.multiscale, tower_weights=m.weights,
+        )  # fmt: skip
+
+    def build_model(self, cfg, data):
+        from mmvision.models.embedder import stacked_model
+
+        emb = self.embedder(cfg)
+        return stacked_model(emb, 3) if cfg.train.mode == "offline" else emb
+
+    def compile(self, model, cfg, steps_per_epoch=1):
+        import keras
+
+        from mmvision import losses
+
+        t = cfg.train
+        if t.mode == "offline":
+            kw = {"metric": t.metric}
+            if t.loss == "triplet_hinge":
+                kw["margin"] = t.margin
+            loss = losses.get(t.loss, **kw)
+        else:
+            loss = losses.get(
+                t.miner, margin=t.margin, metric=t.metric, hardest_p=t.hardest_p
+            )
+        opt = keras.optimizers.get(
+            {"class_name": t.optimizer, "config": {"learning_rate": t.learning_rate}}
+        )
+        model.compile(optimizer=opt, loss=loss)
+
+    # --------------------------------------------------------- evaluation
+    @staticmethod
+    def inference_model(model):
+        """The image -> unit vector model inside a training model."""
+        import keras
+
+        from mmvision.layers.l2_normalize import L2Normalize
+
+        if "image_0" in {t.name.split(":")[0] for t in model.inputs} or (
+            isinstance(model.input, dict) and "image_0" in model.input
+        ):
+            model = next(
+                layer for layer in model.layers if isinstance(layer, keras.Model)
+            )
+        if not isinstance(model.layers[-1], L2Normalize):
+            out = L2Normalize(dtype="float32", name="unit_embedding")(model.output)
+            model = keras.Model(model.input, out, name=model.name)
+        return model
+
+    def after_fit(self, run, model, cfg, data):
+        from mmvision.training import run_dir
+
+        emb = self.inference_model(model)
+        run_dir.save_model_atomic(emb, Path(run) / run_dir.MODEL)
+        return self._figures(emb, cfg, data)
+
+    def _figures(self, emb, cfg, data, splits=("val", "test")):
+        from mmvision.tasks.embedder_eval import split_figures
+
+        out = {}
+        for s in splits:
+            df = data.split(s)
+            if df.empty:
+                continue
+            figs = split_figures(emb, df, cfg, seed=int(cfg.train.seed) + 1)
+            out |= {f"{s}_{k}": v for k, v in figs.items()}
+        return out
+
+    def evaluate(self, run, data_dir=None, split=None):
+        from mmvision.configs import from_dict
+        from mmvision.configs.embedder import EmbedderConfig
+        from mmvision.training import run_dir
+
+        cfg = from_dict(EmbedderConfig, run_dir.read_config(run))
+        data = self.load_data(cfg, run_dir.data_dir_of(run, data_dir), run=run)
+        model = run_dir.load_model(Path(run) / run_dir.MODEL)
+        splits = (split,) if split else ("val", "test")
+        return run_dir.write_metrics(run, self._figures(model, cfg, data, splits))
