@@ -90,6 +90,16 @@ def history_share(
     return float(((res @ hist.T).max(axis=1) >= threshold).mean())
 
 
+def split_known(ids: Sequence[str], known: Sequence[str] | set[str]):
+    """``(known ids, unknown ids)`` of ``ids``, each in order, duplicates once."""
+    known_set = set(known)
+    kept: list[str] = []
+    unknown: list[str] = []
+    for x in dict.fromkeys(ids):
+        (kept if x in known_set else unknown).append(x)
+    return kept, unknown
+
+
 def read_history(path: str, known: Sequence[str] | set[str]) -> tuple[list[str], dict]:
     """Ids of a history file (one id per line, ``#`` comments, or a JSON list).
 
@@ -119,9 +129,5 @@ def read_history(path: str, known: Sequence[str] | set[str]) -> tuple[list[str],
     else:
         raw = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
         raw = [x for x in raw if x]
-    known_set = set(known)
-    ids: list[str] = []
-    unknown: list[str] = []
-    for x in dict.fromkeys(raw):
-        (ids if x in known_set else unknown).append(x)
+    ids, unknown = split_known(raw, known)
     return ids, {"unknown": len(unknown), "unknown_ids": unknown[:10]}

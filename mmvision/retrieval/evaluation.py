@@ -72,6 +72,7 @@ def evaluate_method(
 
     db_ids = retriever.ids
     db = [attrs[i] for i in db_ids]
+    pos = {i: n for n, i in enumerate(db_ids)}
     rng = np.random.default_rng(seed)
     ranked, n_rel, sim_p5, div_p5, top30 = [], [], [], [], []
     for qid, rq in queries.items():
@@ -81,10 +82,10 @@ def evaluate_method(
             sim_ids = [db_ids[j] for j in np.argsort(-score)[:k]]
             div_ids = [db_ids[j] for j in rng.permutation(len(db_ids))[:k]]
         else:
-            score, _, _ = retriever.scores(rq, method)
-            sim_ids = retriever.query(rq, "similar", k, method).ids
-            div_ids = retriever.query(rq, "divergent", k, method).ids
-        pos = {i: n for n, i in enumerate(db_ids)}
+            scored = retriever.scores(rq, method)  # once for both modes
+            score = scored[0]
+            sim_ids = retriever.query(rq, "similar", k, method, scores=scored).ids
+            div_ids = retriever.query(rq, "divergent", k, method, scores=scored).ids
         order = np.argsort(-score, kind="stable")
         ranked.append(grade[order] == 2)
         n_rel.append(int((grade == 2).sum()))

@@ -286,6 +286,7 @@ class Retriever:
         method: str | None = None,
         history: Sequence[str] | None = None,
         diversity: float | None = None,
+        scores: tuple | None = None,
     ) -> SearchResult:
         """The ``k`` most similar (or divergent) items for ``query``.
 
@@ -300,6 +301,8 @@ class Retriever:
                 (MMR). Unknown ids are counted and named in the notes.
             diversity: MMR weight ``1 - lambda`` (default 0.3 with a history,
                 else 0).
+            scores: ``self.scores(query, method)`` if already computed (an
+                evaluation asks for both modes of one query), not recomputed.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -315,9 +318,7 @@ class Retriever:
             notes.append(f"k={k} is more than the {n_avail} items: returning all")
         hist_ids: list[str] = []
         if history:
-            known = set(ids)
-            hist_ids = [h for h in dict.fromkeys(history) if h in known]
-            unknown = [h for h in dict.fromkeys(history) if h not in known]
+            hist_ids, unknown = div.split_known(history, ids)
             if unknown:
                 notes.append(
                     f"history: {len(unknown)} unknown id(s) ignored: "
@@ -332,10 +333,10 @@ class Retriever:
             and self.settings.image_agreement is None
         ):
             return self._index_similar(rq, ms, int(k), n_avail, notes)
-        score, cap, img = self.scores(rq, method)
-        pos = {i: n for n, i in enumerate(ids)}
-        for h in hist_ids:
-            score[pos[h]] = -np.inf
+        score, cap, img = scores or self.scores(rq, method)
+        score = score.copy()  # the history is masked in place below
+        if hist_ids:
+            score[np.isin(ids, hist_ids)] = -np.inf
         want = min(int(k), n_avail)
         pool = max(want, min(n_avail, 10 * want, 500)) if diversity else want
         cand, key, n_pass = sel.candidates(
@@ -346,8 +347,9 @@ class Retriever:
             notes.append(f"only {n_pass} item(s) with {rule} ({method})")
         want = min(want, n_pass)
         if diversity and len(cand):
-            vecs = self._mmr_vectors(method, [ids[c] for c in cand])
-            hist = self._mmr_vectors(method, hist_ids) if hist_ids else None
+            index = self.image_index if method == "image" else self.caption_index
+            vecs = index.vectors([ids[c] for c in cand])
+            hist = index.vectors(hist_ids) if hist_ids else None
             order = div.mmr(-key[cand], vecs, want, diversity, hist)
             cand = cand[order]
         cand = cand[:want]
@@ -379,11 +381,6 @@ class Retriever:
                 f"only {len(results)} item(s) with score >= {ms.threshold} (caption)"
             )
         return SearchResult(results, "similar", "caption", rq.caption, notes)
-
-    def _mmr_vectors(self, method: str, ids: Sequence[str]) -> np.ndarray:
-        if method == "image":
-            return self.image_index.vectors(ids)
-        return self.caption_index.vectors(ids)
 
     # ----------------------------------------------------------- persistence
     def save(self, directory: str | os.PathLike) -> None:
