@@ -45,6 +45,14 @@ class EmbedderDataConfig:
         eval_batch_size: images per batch when embedding a split.
         val_triplets: fixed validation/test triplets scored for triplet
             accuracy (and the offline validation loss).
+        held_out: class names kept out of training entirely (their rows
+            form the split ``"unseen"``, scored as ``unseen_map`` etc.).
+        triplets: offline mode: a triplet list (``query positive negative``
+            paths a line, relative to the data directory) to train on, as
+            the deep-ranking reference; only triplets whose three images
+            are in the train split are kept (the rest are counted).
+        strict: a malformed triplet line or a missing image is an error
+            naming the line (``False``: a counted skip).
     """
 
     format: str = "folders"
@@ -57,6 +65,9 @@ class EmbedderDataConfig:
     split_seed: int = 0
     eval_batch_size: int = 128
     val_triplets: int = 256
+    held_out: tuple[str, ...] = ()
+    triplets: str | None = None
+    strict: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

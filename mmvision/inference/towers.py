@@ -14,6 +14,41 @@ from typing import Any
 from mmvision.models.names import IMAGE_TOWER as TOWER_LAYER
 
 
+def run_task(run: str | os.PathLike) -> str | None:
+    """The ``task`` of a run's ``config.json`` (``None`` when unreadable)."""
+    try:
+        cfg = json.loads((Path(run) / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return cfg.get("task") if isinstance(cfg, dict) else None
+
+
+def embedding_from_run(
+    run: str | os.PathLike, image_size: int | None = None
+) -> tuple[Any, int, str]:
+    """``(model, image_size, name)`` of an embedder run: its whole saved
+    image -> unit vector model, as a one-input model taking pixels [0, 255].
+
+    Raises:
+        ValueError: as ``tower_from_run``, or the run is not an embedder run.
+    """
+    import keras
+
+    import mmvision.layers  # noqa: F401  (registers custom layers)
+    import mmvision.losses  # noqa: F401
+
+    run = Path(run)
+    if run_task(run) != "embedder":
+        raise ValueError(f"{run / 'config.json'}: not an embedder run")
+    tower, size, _ = tower_from_run(run, image_size)
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    inputs = model.inputs
+    if len(inputs) != 1:
+        raise ValueError(f"{run / 'model.keras'}: an embedder has one image input")
+    model = keras.Model(inputs[0], model.outputs[0], name="embedder")
+    return model, size, f"embedder:{run.name}"
+
+
 def tower_from_run(
     run: str | os.PathLike, image_size: int | None = None
 ) -> tuple[Any, int, str]:

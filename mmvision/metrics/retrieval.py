@@ -1,4 +1,4 @@
-"""Ranked-retrieval metrics: precision@k, AP, nDCG@k and score at top K (numpy).
+"""Ranked-retrieval metrics: precision@k, recall@k, AP, nDCG@k and score at top K (numpy).
 
 A query's results are given in rank order as a relevance array (``True``/1 =
 relevant), so the caller decides what counts as relevant; the database-wide
@@ -70,6 +70,29 @@ def precision_at_k(relevant: Sequence[bool] | np.ndarray, k: int) -> float:
     k = _check_k(k)
     rel = _binary(relevant, "relevant")
     return float(rel[:k].sum() / k)
+
+
+def recall_at_k(
+    relevant: Sequence[bool] | np.ndarray, k: int, n_relevant: int | None = None
+) -> float:
+    """Fraction of the relevant items found in the first ``k`` results.
+
+    The information-retrieval recall: relevant results in the top ``k`` over
+    ``n_relevant``, the relevant items of the whole database (``None``: of
+    the ranking). 0.0 when there is nothing relevant to find. (The "Recall@K"
+    of metric-learning papers, a hit when any of the top ``k`` is relevant,
+    is ``float(precision_at_k(rel, k) > 0)``.)
+
+    Example:
+    >>> recall_at_k([1, 0, 1, 1], k=2), recall_at_k([1, 0], k=2, n_relevant=4)
+    (0.3333333333333333, 0.25)
+    """
+    k = _check_k(k)
+    rel = _binary(relevant, "relevant")
+    total = int(rel.sum()) if n_relevant is None else int(n_relevant)
+    if total < int(rel[:k].sum()):
+        raise ValueError(f"n_relevant={n_relevant} is less than the relevant found")
+    return float(rel[:k].sum() / total) if total else 0.0
 
 
 def average_precision(

@@ -220,15 +220,17 @@ class Retriever:
         else:
             if not os.path.isfile(q.image):
                 raise ValueError(f"query image {q.image} does not exist")
-            if self.captioner is None:
+            if self.captioner is None and self.image_source is None:
                 raise ValueError(
-                    "this index has no captioner run to caption a query image; "
-                    "query by text or id"
+                    "this index has no captioner run to caption a query image "
+                    "and no image vectors; query by text or id"
                 )
-            caption = self.captioner.caption_file(q.image)
             img = None
             if self.image_source is not None:
                 img = self.image_source.embed_files([q.image])[0]
+            if self.captioner is None:  # an embedder-only index: image method
+                return ResolvedQuery(None, None, img)
+            caption = self.captioner.caption_file(q.image)
         return ResolvedQuery(caption, self.encoder.encode([caption])[0], img)
 
     def bleu_scorer(self) -> Any:
@@ -246,6 +248,11 @@ class Retriever:
         st = self.settings
         st.method(method)
         cap = img = None
+        if method != "image" and rq.caption is None:
+            raise ValueError(
+                f"method {method!r} needs a caption: this index has no captioner "
+                "run to caption a query image; use method='image'"
+            )
         if method in ("caption", "combined"):
             cap = self.caption_index.scores(rq.caption_vector)
         if method in ("image", "combined") or (
@@ -274,7 +281,7 @@ class Retriever:
 
     def default_method(self, rq: ResolvedQuery) -> str:
         if self.image_index is not None and rq.image_vector is not None:
-            return "combined"
+            return "combined" if rq.caption is not None else "image"
         return "caption"
 
     # ----------------------------------------------------------- querying

@@ -3,8 +3,9 @@
 - ``CaptionSource``: a captioner run that captions a Manifest's images (the
   product path: generated captions) or image files (an image query).
 - ``ImageSource``: image embeddings from ``"captioner"`` (the captioner run's
-  own feature tower), any run directory with an ``image_tower`` layer (a
-  classifier, a caption-word tower, an embedder run) or an image tower name.
+  own feature tower), an embedder run (its whole image -> unit vector
+  model), any other run directory with an ``image_tower`` layer (a
+  classifier, a caption-word tower) or an image tower name.
 
 Vectors are L2-normalised rows. Each source has a ``fingerprint`` that a
 saved index keeps, so an index is never queried with another model.
@@ -86,6 +87,7 @@ class ImageSource:
         image_size: int | None = None,
     ):
         from mmvision.inference.features import load_feature_source, weights_fingerprint
+        from mmvision.inference.towers import embedding_from_run, run_task
 
         self.spec = os.fspath(spec)
         self.captioner = captioner
@@ -95,6 +97,9 @@ class ImageSource:
             run = captioner.run
             self.tower, self.image_size = run.tower, run.image_size
             self.name = f"captioner:{captioner.path}"
+        elif os.path.isdir(self.spec) and run_task(self.spec) == "embedder":
+            self.spec = os.path.abspath(self.spec)
+            self.tower, self.image_size, self.name = embedding_from_run(self.spec)
         else:
             if os.path.isdir(self.spec):
                 self.spec = os.path.abspath(self.spec)

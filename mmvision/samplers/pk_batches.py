@@ -61,8 +61,11 @@ def _labels(labels, what: str) -> np.ndarray:
     return arr
 
 
-def _short_list(short: dict[int, int]) -> str:
-    items = [f"class {c}: {n} rows" for c, n in list(short.items())[:_SHOWN]]
+def _short_list(short: dict[int, int], names: Sequence[str] | None = None) -> str:
+    items = [
+        f"class {c}{f' ({names[c]!r})' if names is not None else ''}: {n} rows"
+        for c, n in list(short.items())[:_SHOWN]
+    ]
     more = len(short) - _SHOWN
     return ", ".join(items) + (f", and {more} more" if more > 0 else "")
 
@@ -73,6 +76,7 @@ def pk_classes(
     k: int,
     strict: bool = True,
     what: str = "pk_batches",
+    names: Sequence[str] | None = None,
 ) -> PKClasses:
     """Checks ``labels`` for P x K batches and returns the eligible classes.
 
@@ -83,6 +87,7 @@ def pk_classes(
         strict: raise on a class with fewer than ``k`` rows (the default);
             ``False`` leaves such classes out and lists them in ``left_out``.
         what: the caller's name, for error messages.
+        names: class names by label, named in error messages.
 
     Returns:
         A ``PKClasses``; ``pk_batches`` with the same arguments draws from
@@ -100,12 +105,14 @@ def pk_classes(
     if short and strict:
         raise ValueError(
             f"{what}: {len(short)} class(es) have fewer than k={k} rows "
-            f"({_short_list(short)}); pass strict=False to leave them out"
+            f"({_short_list(short, names)}); pass strict=False to leave them out"
         )
     keep = counts >= k
     if int(keep.sum()) < p:
         left = (
-            f"; left out for fewer than k rows: {_short_list(short)}" if short else ""
+            f"; left out for fewer than k rows: {_short_list(short, names)}"
+            if short
+            else ""
         )
         raise ValueError(
             f"{what}: needs at least p={p} classes with k={k} or more rows, got "
@@ -128,6 +135,7 @@ def pk_batches(
     resample: bool = True,
     strict: bool = True,
     what: str = "pk_batches",
+    names: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Row-index batches ``int64 [p * k]`` of ``p`` classes x ``k`` rows.
 
@@ -150,6 +158,7 @@ def pk_batches(
             that names it and its count; ``False`` leaves such classes out:
             ``pk_classes(labels, p, k, strict=False).left_out`` lists them.
         what: the caller's name, for error messages.
+        names: class names by label, named in error messages.
 
     Returns:
         A ``tf.data.Dataset`` of ``int64 [p * k]`` tensors, ``n_batches`` per
@@ -158,7 +167,7 @@ def pk_batches(
     Raises:
         ValueError: see ``pk_classes``.
     """
-    info = pk_classes(labels, p, k, strict, what)
+    info = pk_classes(labels, p, k, strict, what, names)
     p, k = int(p), int(k)
     arr = _labels(labels, what)
     eligible = np.isin(arr, np.asarray(info.classes, np.int64))

@@ -29,6 +29,7 @@ from mmvision.tasks.base import Task
 KEYS = ("anchor", "positive", "negative")
 OFFLINE_LOSSES = ("triplet_hinge", "softmax_ratio")
 MINERS = ("batch_hard", "semi_hard", "batch_all")
+UNSEEN = "unseen"  # the split of the held-out classes
 
 
 def _check(cfg) -> None:
@@ -41,6 +42,49 @@ def _check(cfg) -> None:
         raise ValueError(f"unknown train.miner {t.miner!r}; valid: {MINERS}")
     if t.in_class_negative_fraction:
         raise ValueError("train.in_class_negative_fraction is reserved; use 0.0")
+
+
+def _hold_out(data, names) -> None:
+    """Moves the rows of the classes ``names`` to the split ``"unseen"``."""
+    if not names:
+        return
+    unknown = sorted(set(names) - set(data.classes))
+    if unknown:
+        raise ValueError(
+            f"data.held_out: unknown class(es) {unknown}; valid: {data.classes}"
+        )
+    held = [data.classes.index(n) for n in names]
+    m = data.manifest
+    m.loc[m["label"].isin(held), "split"] = UNSEEN
+
+
+def _read_triplets(cfg, data, data_dir):
+    """The triplet list ``cfg.data.triplets`` (relative to ``data_dir``),
+    restricted to triplets whose three images are in the train split; the
+    triplets left out are counted in ``data.report``."""
+    import logging
+
+    from mmvision.data.sources.triplets import triplets
+
+    path = Path(cfg.data.triplets)
+    path = path if path.is_absolute() else Path(data_dir) / path
+    if not path.is_file():
+        raise FileNotFoundError(f"data.triplets: no triplet list at {path}")
+    table, report = triplets(path, root=data_dir, strict=cfg.data.strict)
+    train = set(data.split("train")["image_path"].astype(str))
+    inside = table.isin(train).all(axis=1)
+    outside = int((~inside).sum())
+    skipped = dict(report.skipped) if report.skipped else {}
+    if outside:
+        skipped["not_in_train_split"] = outside
+    data.triplet_skips = skipped
+    if skipped:
+        logging.getLogger("mmvision").warning(
+            "%s: %d triplets kept, skipped %s", path, int(inside.sum()), skipped
+        )
+    if not inside.any():
+        raise ValueError(f"{path}: no triplet has all three images in the train split")
+    return table[inside].reset_index(drop=True)
 
 
 class EmbedderTask(Task):
@@ -66,11 +110,20 @@ class EmbedderTask(Task):
             model=types.SimpleNamespace(text_tower=None),
         )  # fmt: skip
         data = load_classification_data(shim, data_dir)
-        data.manifest = data.manifest[data.manifest["label"] >= 0]
+        data.manifest = data.manifest[data.manifest["label"] >= 0].copy()
+        _hold_out(data, cfg.data.held_out)
+        data.triplets = None
+        if cfg.data.triplets:
+            data.triplets = _read_triplets(cfg, data, data_dir)
         return data
 
     def run_info(self, cfg, data):
-        return {"classes": data.classes, "rows": int(len(data.manifest))}
+        info = {"classes": data.classes, "rows": int(len(data.manifest))}
+        if cfg.data.held_out:
+            info["held_out"] = list(cfg.data.held_out)
+        if data.triplets is not None:
+            info["triplets"] = {"kept": len(data.triplets)} | data.triplet_skips
+        return info
 
     def _triplets(self, cfg, df, training):
         from mmvision.data import pipelines
@@ -82,7 +135,7 @@ class EmbedderTask(Task):
             else (len(df) if training else int(cfg.data.val_triplets))
         )
         ds = pipelines.triplet_dataset(
-            df, split=None, n_triplets=n, resample=training,
+            df, split=None, n_triplets=n, resample=training, shuffle=training,
             batch_size=t.batch_size, seed=t.seed if training else t.seed + 1,
             image_size=cfg.data.image_size,
             augment=(cfg.data.augment or None) if training else None,
@@ -91,7 +144,7 @@ class EmbedderTask(Task):
             lambda f, y: ({f"image_{i}": f[k] for i, k in enumerate(KEYS)}, y)
         )
 
-    def _pk(self, cfg, df, training):
+    def _pk(self, cfg, df, training, names=None):
         import numpy as np
         import tensorflow as tf
 
@@ -104,11 +157,15 @@ class EmbedderTask(Task):
         k = int(t.k)
         if not training:  # the val split may hold fewer rows per class
             k = max(2, min(k, int(np.bincount(labels).max())))
-        rows = pk_batches(
-            labels, t.p, k, (t.steps_per_epoch if training else None),
-            seed=t.seed if training else t.seed + 1, resample=training, strict=False,
-            what="embedder",
-        )  # fmt: skip
+        try:
+            rows = pk_batches(
+                labels, t.p, k, (t.steps_per_epoch if training else None),
+                seed=t.seed if training else t.seed + 1, resample=training,
+                strict=training, what=f"embedder {'train' if training else 'val'}",
+                names=names,
+            )  # fmt: skip
+        except ValueError as err:
+            raise ValueError(f"{err} (set a smaller train.k or train.p)") from None
         paths = tf.constant(df["image_path"].astype(str).to_numpy())
         ys = tf.constant(labels.astype(np.int32))
         augment = aug.get(cfg.data.augment) if training else None
@@ -127,8 +184,13 @@ class EmbedderTask(Task):
         return ds.batch(int(t.p) * k).prefetch(tf.data.AUTOTUNE)
 
     def datasets(self, cfg, data):
-        make = self._triplets if cfg.train.mode == "offline" else self._pk
-        return make(cfg, data.split("train"), True), make(cfg, data.split("val"), False)
+        train, val = data.split("train"), data.split("val")
+        if cfg.train.mode == "online":
+            names = data.classes
+            return self._pk(cfg, train, True, names), self._pk(cfg, val, False, names)
+        if data.triplets is not None:
+            train = data.triplets
+        return self._triplets(cfg, train, True), self._triplets(cfg, val, False)
 
     def steps_per_epoch(self, cfg, data, train_ds):
         import tensorflow as tf
@@ -205,7 +267,7 @@ class EmbedderTask(Task):
         run_dir.save_model_atomic(emb, Path(run) / run_dir.MODEL)
         return self._figures(emb, cfg, data)
 
-    def _figures(self, emb, cfg, data, splits=("val", "test")):
+    def _figures(self, emb, cfg, data, splits=("val", "test", UNSEEN)):
         from mmvision.tasks.embedder_eval import split_figures
 
         out = {}
@@ -225,5 +287,5 @@ class EmbedderTask(Task):
         cfg = from_dict(EmbedderConfig, run_dir.read_config(run))
         data = self.load_data(cfg, run_dir.data_dir_of(run, data_dir), run=run)
         model = run_dir.load_model(Path(run) / run_dir.MODEL)
-        splits = (split,) if split else ("val", "test")
+        splits = (split,) if split else ("val", "test", UNSEEN)
         return run_dir.write_metrics(run, self._figures(model, cfg, data, splits))

@@ -1,4 +1,4 @@
-"""Figures of an image embedder: triplet accuracy and retrieval mAP / P@5.
+"""Figures of an image embedder: triplet accuracy, retrieval mAP / P@5 / R@5.
 
 Pure numpy over the embeddings of one split (``embed_split`` computes them
 with the saved image -> unit vector model).
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mmvision.metrics.retrieval import average_precision, precision_at_k
+from mmvision.metrics.embedding import query_scores, triplet_accuracy
 
 
 def fixed_triplets(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -34,43 +34,6 @@ def fixed_triplets(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
-def _distances(emb: np.ndarray) -> np.ndarray:
-    sq = (emb**2).sum(1)
-    return np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0))
-
-
-def triplet_accuracy(emb: np.ndarray, triplets: np.ndarray) -> float:
-    """Fraction of triplets with ``D(a, p) < D(a, n)`` (Euclidean)."""
-    if len(triplets) == 0:
-        return 0.0
-    a, p, n = (emb[triplets[:, i]] for i in range(3))
-    d_ap = np.linalg.norm(a - p, axis=1)
-    d_an = np.linalg.norm(a - n, axis=1)
-    return float(np.mean(d_ap < d_an))
-
-
-def retrieval_scores(emb: np.ndarray, labels: np.ndarray, k: int = 5) -> dict:
-    """Each row queries the rest of its split: mean AP and mean P@``k``.
-
-    Relevant results share the query's label; a query with no relevant row
-    is skipped.
-    """
-    labels = np.asarray(labels)
-    dist = _distances(np.asarray(emb, np.float64))
-    aps, pks = [], []
-    for q in range(len(labels)):
-        order = np.argsort(dist[q], kind="stable")
-        order = order[order != q]
-        rel = labels[order] == labels[q]
-        if not rel.any():
-            continue
-        aps.append(average_precision(rel, int(rel.sum())))
-        pks.append(precision_at_k(rel, k))
-    if not aps:
-        return {"map": 0.0, f"p{k}": 0.0}
-    return {"map": float(np.mean(aps)), f"p{k}": float(np.mean(pks))}
-
-
 def embed_split(model: Any, df, image_size: int, batch_size: int) -> np.ndarray:
     """Embeddings ``[n, dim]`` of the rows of ``df`` (in order)."""
     from mmvision.data import pipelines
@@ -84,13 +47,13 @@ def embed_split(model: Any, df, image_size: int, batch_size: int) -> np.ndarray:
 
 
 def split_figures(model, df, cfg, seed: int) -> dict[str, float]:
-    """``triplet_acc``, ``map`` and ``p5`` of one split."""
+    """``triplet_acc``, ``map``, ``p5`` and ``recall5`` of one split."""
     d = cfg.data
     emb = embed_split(model, df, d.image_size, d.eval_batch_size)
     if len(emb) != len(df):
         raise ValueError(f"{len(df) - len(emb)} images of the split could not be read")
     labels = df["label"].to_numpy()
     trips = fixed_triplets(labels, d.val_triplets, seed)
-    return {"triplet_acc": triplet_accuracy(emb, trips)} | retrieval_scores(
+    return {"triplet_acc": triplet_accuracy(emb, trips)} | query_scores(
         emb, labels, 5
     )

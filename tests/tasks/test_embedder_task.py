@@ -114,3 +114,33 @@ def test_cli_trains_the_smoke_preset(demo_world, tmp_path):
     args = ["train", "embedder", "--preset", SMOKE, "--data", str(demo_world)]
     assert cli.main([*args, "--out", str(out), "--set", "train.epochs=1"]) == 0
     assert (out / "model.keras").is_file()
+
+
+def test_an_embedder_run_feeds_retrieval(run, demo_world, tmp_path):
+    from mmvision.retrieval import Query, Retriever
+    from mmvision.tasks.embedder import EmbedderTask
+    from mmvision.tasks.embedder_eval import embed_split
+
+    out, _, cfg = run
+    if cfg.train.mode != "online":
+        pytest.skip("one mode is enough")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    gallery = data.split("test").reset_index(drop=True)
+    captions = {i: data.classes[y] for i, y in zip(gallery["id"], gallery["label"])}
+    r = Retriever.build(gallery, captions=captions, encoder="tfidf", image_source=out)
+    r.save(tmp_path / "index")
+    r = Retriever.load(tmp_path / "index")
+    assert r.image_source.name.startswith("embedder:")
+
+    model = keras.saving.load_model(out / "model.keras")
+    emb = embed_split(model, gallery, cfg.data.image_size, 64)
+    cos = emb @ emb[0]
+    want = [gallery["id"][j] for j in np.argsort(-cos, kind="stable") if j != 0][:5]
+    got = r.query(Query(id=gallery["id"][0]), "similar", k=5, method="image")
+    assert got.ids == want
+    np.testing.assert_allclose(
+        [x.score for x in got.results], np.sort(cos)[::-1][1:6], atol=1e-5
+    )
+    far = r.query(Query(image=gallery["image_path"][0]), "divergent", k=3,
+                  method="image")  # fmt: skip
+    assert far.ids == [gallery["id"][j] for j in np.argsort(cos, kind="stable")[:3]]

@@ -1,0 +1,74 @@
+"""The embedder task's data: held-out classes, a triplet list (kept,
+counted, strict line numbers), and P x K requests the data cannot meet."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmvision import configs
+from mmvision.data.sources._common import ReaderError
+from mmvision.tasks.embedder import EmbedderTask
+
+SMOKE = "demo_embedder_smoke"
+
+
+def _cfg(*overrides):
+    return configs.apply_overrides(configs.get_preset("embedder", SMOKE), overrides)
+
+
+def test_held_out_classes_leave_every_training_split(demo_world):
+    cfg = _cfg("data.held_out=red_circle,blue_star")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    held = {data.classes.index("red_circle"), data.classes.index("blue_star")}
+    unseen = data.split("unseen")
+    assert set(unseen["label"]) == held and len(unseen) == 20  # 10 images a class
+    for s in ("train", "val", "test"):
+        assert not set(data.split(s)["label"]) & held
+    assert EmbedderTask().run_info(cfg, data)["held_out"] == ["red_circle", "blue_star"]
+    with pytest.raises(ValueError, match="unknown class.*'mauve_circle'"):
+        EmbedderTask().load_data(_cfg("data.held_out=mauve_circle"), demo_world)
+
+
+def test_triplet_list_keeps_train_split_triplets_and_counts_the_rest(demo_world):
+    cfg = _cfg("train.mode=offline", "data.triplets=triplets.txt")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    lines = (demo_world / "triplets.txt").read_text().split()
+    assert data.triplets is not None and len(data.triplets) > 0
+    train = set(data.split("train")["image_path"])
+    assert data.triplets.isin(train).all(axis=None)
+    n_file = len(lines) // 3
+    assert len(data.triplets) + data.triplet_skips["not_in_train_split"] == n_file
+    info = EmbedderTask().run_info(cfg, data)["triplets"]
+    assert info["kept"] == len(data.triplets)
+    train_ds, _ = EmbedderTask().datasets(cfg, data)
+    x, _ = next(iter(train_ds))
+    assert x["image_0"].shape[1:] == (32, 32, 3)
+
+
+def test_bad_triplet_lines_are_counted_or_named_by_line(demo_world, tmp_path):
+    good = (demo_world / "triplets.txt").read_text().splitlines()
+    bad = tmp_path / "bad_triplets.txt"
+    root = demo_world.resolve()
+    rows = [" ".join(str(root / p) for p in line.split()) for line in good[:30]]
+    rows.insert(2, f"{root / good[0].split()[0]} only-two-fields")
+    rows.insert(5, f"{root}/folders/nowhere/x.jpg {root}/a.jpg {root}/b.jpg")
+    bad.write_text("\n".join(rows) + "\n")
+    cfg = _cfg("train.mode=offline", f"data.triplets={bad}")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    assert data.triplet_skips["malformed_line"] == 1
+    assert data.triplet_skips["missing_file"] == 1
+    with pytest.raises(ReaderError, match=r"bad_triplets\.txt:3: .*2 fields"):
+        EmbedderTask().load_data(_cfg(*cfg_strict(bad)), demo_world)
+    with pytest.raises(FileNotFoundError, match="no triplet list"):
+        EmbedderTask().load_data(_cfg("data.triplets=nope.txt"), demo_world)
+
+
+def cfg_strict(path):
+    return ("train.mode=offline", f"data.triplets={path}", "data.strict=true")
+
+
+def test_pk_request_beyond_a_class_names_it(demo_world):
+    cfg = _cfg("train.k=9")  # 10 images a class: about 6 in train
+    data = EmbedderTask().load_data(cfg, demo_world)
+    with pytest.raises(ValueError, match=r"fewer than k=9 rows \(class \d+ \('.+'\)"):
+        EmbedderTask().datasets(cfg, data)
