@@ -5,6 +5,8 @@
 - ``triplet``: the triplet hinge (deep ranking) on ready-made triplets.
 - ``softmax_ratio``: Hoffer & Ailon's softmax-ratio triplet loss.
 - ``contrastive``: the siamese pair loss.
+- ``accuracy``: triplet accuracy as Keras metrics (ready-made triplets and
+  labelled batches), recorded every epoch.
 - ``mining``: online batch-all / batch-hard / semi-hard triplet mining on
   labelled embeddings, ``hardest_fraction`` and the ``EMPTY_BATCHES`` counter.
 
@@ -16,6 +18,7 @@ subclass. Importing this package registers every Loss with Keras
 
 from __future__ import annotations
 
+from mmvision.losses.accuracy import batch_triplet_accuracy, triplet_accuracy
 from mmvision.losses.contrastive import ContrastiveLoss, contrastive
 from mmvision.losses.distances import METRICS, distance, pairwise_distances
 from mmvision.losses.mining import (
@@ -71,6 +74,7 @@ __all__ = [
     "TripletHingeLoss",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
+    "batch_triplet_accuracy",
     "contrastive",
     "distance",
     "get",
@@ -78,5 +82,6 @@ __all__ = [
     "pairwise_distances",
     "semi_hard_triplet_loss",
     "softmax_ratio",
+    "triplet_accuracy",
     "triplet_hinge",
 ]

@@ -62,6 +62,7 @@ def tsne_png(
     max_points: int = 2000,
     marked: np.ndarray | None = None,
     marked_label: str = "marked",
+    title: str = "t-SNE of the fused embeddings",
 ) -> np.ndarray:
     """t-SNE of embeddings coloured by class (scikit-learn); returns the 2-D points.
 
@@ -92,7 +93,7 @@ def tsne_png(
     for c in np.unique(labels):
         cx, cy = np.median(pts[labels == c], axis=0)
         ax.annotate(classes[int(c)], (cx, cy), fontsize=6, alpha=0.8)
-    ax.set_title(f"t-SNE of the fused embeddings, {len(np.unique(labels))} classes")
+    ax.set_title(f"{title}, {len(np.unique(labels))} classes")
     ax.set_xticks([])
     ax.set_yticks([])
     _save(plt, fig, path)

@@ -14,9 +14,16 @@ split per class into train / val / test.
 
 ``model.keras`` is always the embedder ``{"image"} -> [B, dim]`` unit
 vectors (its tower layer is ``image_tower``), never the stacked training
-model. Figures: ``val_triplet_acc``, ``test_triplet_acc`` (fraction of fixed
-triplets with ``D(a, p) < D(a, n)``), ``val_map``, ``test_map``, ``val_p5``,
-``test_p5`` (each row queries the rest of its split).
+model. ``data.held_out`` classes never reach training: their rows form the
+split ``"unseen"``. Figures, for each split ``val``, ``test``, ``unseen``:
+``{split}_triplet_acc`` (fixed triplets with ``D(a, p) < D(a, n)``),
+``{split}_map``, ``{split}_p5``, ``{split}_recall5`` (each row queries the
+rest of its split) and ``{split}_auc`` (ROC of a distance threshold over all
+pairs). ``history.csv`` records the triplet accuracy of every epoch
+(``triplet_accuracy`` offline, ``batch_triplet_accuracy`` online, and their
+``val_``). The run also gets ``distances.png``, ``roc.png``, ``tsne.png``,
+``neighbours.png`` (5 nearest / 5 farthest), ``learning_curves.png`` and
+``report.html``.
 """
 
 from __future__ import annotations
@@ -239,7 +246,10 @@ class EmbedderTask(Task):
         opt = keras.optimizers.get(
             {"class_name": t.optimizer, "config": {"learning_rate": t.learning_rate}}
         )
-        model.compile(optimizer=opt, loss=loss)
+        acc = losses.triplet_accuracy
+        if t.mode == "online":
+            acc = losses.batch_triplet_accuracy
+        model.compile(optimizer=opt, loss=loss, metrics=[acc])
 
     # --------------------------------------------------------- evaluation
     @staticmethod
@@ -265,18 +275,22 @@ class EmbedderTask(Task):
 
         emb = self.inference_model(model)
         run_dir.save_model_atomic(emb, Path(run) / run_dir.MODEL)
-        return self._figures(emb, cfg, data)
+        return self._figures(run, emb, cfg, data)
 
-    def _figures(self, emb, cfg, data, splits=("val", "test", UNSEEN)):
-        from mmvision.tasks.embedder_eval import split_figures
+    def _figures(self, run, emb, cfg, data, splits=("val", "test", UNSEEN)):
+        """The figures of ``splits`` (``{split}_{figure}``); also writes the
+        plots and ``report.html`` into ``run``."""
+        from mmvision.tasks.embedder_eval import split_figures, write_report
 
-        out = {}
+        out, embs = {}, {}
         for s in splits:
             df = data.split(s)
             if df.empty:
                 continue
-            figs = split_figures(emb, df, cfg, seed=int(cfg.train.seed) + 1)
+            figs, embs[s] = split_figures(emb, df, cfg, seed=int(cfg.train.seed) + 1)
             out |= {f"{s}_{k}": v for k, v in figs.items()}
+        if embs:
+            write_report(run, data, embs, out, seed=int(cfg.train.seed))
         return out
 
     def evaluate(self, run, data_dir=None, split=None):
@@ -288,4 +302,4 @@ class EmbedderTask(Task):
         data = self.load_data(cfg, run_dir.data_dir_of(run, data_dir), run=run)
         model = run_dir.load_model(Path(run) / run_dir.MODEL)
         splits = (split,) if split else ("val", "test", UNSEEN)
-        return run_dir.write_metrics(run, self._figures(model, cfg, data, splits))
+        return run_dir.write_metrics(run, self._figures(run, model, cfg, data, splits))

@@ -46,14 +46,91 @@ def embed_split(model: Any, df, image_size: int, batch_size: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
 
-def split_figures(model, df, cfg, seed: int) -> dict[str, float]:
-    """``triplet_acc``, ``map``, ``p5`` and ``recall5`` of one split."""
+def split_figures(model, df, cfg, seed: int) -> tuple[dict[str, float], np.ndarray]:
+    """``({triplet_acc, map, p5, recall5, auc}, embeddings)`` of one split."""
+    from mmvision.metrics.embedding import distance_roc
+
     d = cfg.data
     emb = embed_split(model, df, d.image_size, d.eval_batch_size)
     if len(emb) != len(df):
         raise ValueError(f"{len(df) - len(emb)} images of the split could not be read")
     labels = df["label"].to_numpy()
     trips = fixed_triplets(labels, d.val_triplets, seed)
-    return {"triplet_acc": triplet_accuracy(emb, trips)} | query_scores(
-        emb, labels, 5
+    figs = {"triplet_acc": triplet_accuracy(emb, trips)} | query_scores(emb, labels, 5)
+    figs["auc"] = distance_roc(emb, labels)["auc"]
+    return figs, emb
+
+
+def _grid_rows(df, emb, classes, n_queries: int = 6, k: int = 5) -> list[dict]:
+    """The first ``n_queries`` rows of ``df`` (one per class where possible)
+    with their ``k`` nearest and ``k`` farthest rows (distance as score)."""
+    from mmvision.metrics.embedding import pairwise_distances
+
+    dist = pairwise_distances(emb)
+    labels = df["label"].to_numpy()
+    _, first = np.unique(labels, return_index=True)
+    queries = list(np.sort(first)[:n_queries])
+    rows = []
+    for q in queries:
+        order = [j for j in np.argsort(dist[q], kind="stable") if j != q]
+
+        def item(j):
+            return {
+                "image_path": df["image_path"].iloc[j],
+                "caption": classes[labels[j]],
+                "score": float(dist[q, j]),
+            }
+
+        rows.append({
+            "image_path": df["image_path"].iloc[q], "caption": classes[labels[q]],
+            "similar": [item(j) for j in order[:k]],
+            "divergent": [item(j) for j in order[::-1][:k]],
+        })  # fmt: skip
+    return rows
+
+
+def write_report(run, data, embs: dict, figures: dict, seed: int = 0) -> None:
+    """The plots and ``report.html`` of an embedder run.
+
+    ``embs`` maps split names to their embeddings (rows of
+    ``data.split(name)``); the plots show the test split and, when classes
+    were held out, the ``unseen`` split beside it.
+    """
+    from pathlib import Path
+
+    from mmvision.metrics.embedding import distance_roc, pair_distances
+    from mmvision.report import embedding as rep
+    from mmvision.report import plots
+    from mmvision.report.retrieval import retrieval_grid
+    from mmvision.training import run_dir
+
+    run = Path(run)
+    shown = {s: e for s, e in embs.items() if s in ("test", "unseen") and len(e)}
+    if not shown:
+        shown = {s: e for s, e in embs.items() if len(e)}
+    labels = {s: data.split(s)["label"].to_numpy() for s in shown}
+    rep.distance_histograms_png(
+        {s: pair_distances(e, labels[s]) for s, e in shown.items()},
+        run / "distances.png",
     )
+    rep.roc_png({s: distance_roc(e, labels[s]) for s, e in shown.items()},
+                run / "roc.png")  # fmt: skip
+    emb = np.concatenate(list(shown.values()))
+    lab = np.concatenate(list(labels.values()))
+    unseen = np.concatenate([np.full(len(e), s == "unseen") for s, e in shown.items()])
+    plots.tsne_png(
+        emb, lab, data.classes, run / "tsne.png", seed=seed, marked=unseen,
+        marked_label="held-out classes", title="t-SNE of the embeddings",
+    )  # fmt: skip
+    first = next(iter(shown))
+    retrieval_grid(
+        _grid_rows(data.split(first), shown[first], data.classes),
+        run / "neighbours.png",
+    )
+    if (run / run_dir.HISTORY).is_file():
+        plots.learning_curves_png(run / run_dir.HISTORY, run / "learning_curves.png")
+    rep.embedder_report_html(
+        run, figures,
+        notes=[f"Grid: {first} split, 5 nearest (similar) and 5 farthest "
+               "(divergent) images of a query by Euclidean distance."],
+    )  # fmt: skip

@@ -47,6 +47,14 @@ def test_smoke_trains_and_saves_the_embedder(run):
     assert json.loads((out / "config.json").read_text())["train"]["mode"] == (
         cfg.train.mode
     )
+    acc = "triplet_accuracy" if cfg.train.mode == "offline" else "batch_triplet_accuracy"
+    hist = pd.read_csv(out / "history.csv")
+    assert hist[acc].between(0, 1).all() and hist[f"val_{acc}"].between(0, 1).all()
+    for name in ("distances", "roc", "tsne", "neighbours", "learning_curves"):
+        assert (out / f"{name}.png").stat().st_size > 1000, name
+    page = (out / "report.html").read_text()
+    assert "neighbours.png" in page and "test_auc" in page
+    assert 0.0 <= metrics["test_auc"] <= 1.0 and 0.0 <= metrics["test_recall5"] <= 1
 
 
 def test_evaluate_run_rescores(run):
