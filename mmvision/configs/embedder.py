@@ -78,7 +78,9 @@ class EmbedderModelConfig:
         tower: an ``image_towers`` name, or ``"triplet_net"`` for Hoffer &
             Ailon's 4-convolution CIFAR network.
         weights: initial tower weights (``None``, ``"imagenet"`` from the
-            offline cache, or a file).
+            offline cache, a weights file, or a run directory whose
+            ``image_tower`` is a ``tower`` at this image size, e.g. an
+            image-only classifier run: the pre-trained ``f`` of deep ranking).
         dim: the embedding width.
         multiscale: Wang et al.'s two shallow branches beside the tower.
         l2_normalize: unit-norm embeddings (``triplet_net`` is never

@@ -217,9 +217,14 @@ class EmbedderTask(Task):
         m, size = cfg.model, int(cfg.data.image_size)
         if m.tower == "triplet_net":
             return triplet_net(size, m.dim, dropout=m.dropout or 0.5)
+        tower, weights = m.tower, m.weights
+        if weights is not None and Path(weights).is_dir():  # a run's trained tower
+            from mmvision.inference.towers import copy_of_run_tower
+
+            tower, weights = copy_of_run_tower(m.tower, size, weights), None
         return build_embedder(
-            m.tower, size, m.dim, l2_normalize=m.l2_normalize, dropout=m.dropout,
-            multiscale=m.multiscale, tower_weights=m.weights,
+            tower, size, m.dim, l2_normalize=m.l2_normalize, dropout=m.dropout,
+            multiscale=m.multiscale, tower_weights=weights,
         )  # fmt: skip
 
     def build_model(self, cfg, data):
