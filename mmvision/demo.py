@@ -7,8 +7,10 @@ world -> readers -> pipelines -> caption-word image tower (learns the world
 from the words of its captions: no ImageNet weights offline) -> image-only,
 text-only and fused classifiers on that tower -> captioner on its features
 (beam, greedy, nearest-neighbour baseline) -> captions of image files ->
-SavedModel export -> retrieval index of the generated captions (similar and
-divergent images, evaluated on the world's ground truth) -> ``report.html``.
+SavedModel export -> image embedder (semi-hard triplet mining) -> retrieval
+index of the generated captions and the embedder's image vectors (similar
+and divergent images, evaluated on the world's ground truth) ->
+``report.html``.
 
 Two profiles: the full one (6,000 images at 64 px) and ``quick`` (2,400
 images at 32 px: 50 per class, enough for every model to learn). The demo's
@@ -24,9 +26,11 @@ from typing import Any
 #: profile -> world size and training lengths.
 PROFILES: dict[str, dict[str, Any]] = {
     "full": dict(images=6000, size=64, image_epochs=10, text_epochs=10,
-                 fused_epochs=10, tagger_epochs=15, caption_epochs=10),
+                 fused_epochs=10, tagger_epochs=15, caption_epochs=10,
+                 embedder_epochs=10),
     "quick": dict(images=2400, size=32, image_epochs=10, text_epochs=8,
-                  fused_epochs=8, tagger_epochs=12, caption_epochs=9),
+                  fused_epochs=8, tagger_epochs=12, caption_epochs=9,
+                  embedder_epochs=6),
 }  # fmt: skip
 CHANCE = 1 / 48
 
@@ -260,16 +264,37 @@ class Demo:
         )
         self.done(t0)
 
-    def retrieval(self, cap_run: Path) -> None:
+    def embedder(self) -> Path:
+        from mmvision import configs
+
+        t0 = self.step("7. image embeddings: semi-hard triplet mining on P x K batches")
+        cfg = configs.apply_overrides(
+            configs.get_preset("embedder", "demo_embedder"),
+            [f"data.image_size={self.p['size']}", f"train.seed={self.seed}",
+             f"train.epochs={self.p['embedder_epochs']}", "train.verbose=0"],
+        )  # fmt: skip
+        run, m = self.fit("embedder", cfg, "embedder")
+        self.record("embedder", "test triplet accuracy", m["test_triplet_acc"])
+        self.record("embedder", "test mAP (same class)", m["test_map"],
+                    f"(chance {CHANCE:.3f})")  # fmt: skip
+        self.record("embedder", "test precision@5", m["test_p5"])
+        self.record("embedder", "test pair ROC AUC", m["test_auc"])
+        print(f"  plots and report: {run / 'report.html'}")
+        self.done(t0)
+        return run
+
+    def retrieval(self, cap_run: Path, emb_run: Path) -> None:
         from mmvision.data.caption_data import read_caption_manifest
         from mmvision.retrieval import Retriever
         from mmvision.retrieval.world_report import evaluate_on_world
 
-        t0 = self.step("7. retrieval: similar and divergent images by their captions")
+        t0 = self.step(
+            "8. retrieval: similar and divergent images by captions and embeddings"
+        )
         manifest, _, _ = read_caption_manifest(self.world)
         gallery = manifest[manifest["split"].isin(["train", "val"])]
         index = self.out / "index"
-        r = Retriever.build(gallery, captioner=cap_run, image_source="captioner")
+        r = Retriever.build(gallery, captioner=cap_run, image_source=emb_run)
         r.save(index)
         print(f"  {len(r)} train+val images captioned and indexed into {index}")
         figs = evaluate_on_world(
@@ -319,7 +344,8 @@ def run(
     demo.classifiers(tower)
     cap_run = demo.captioner(tower)
     demo.captions_and_export(cap_run)
-    demo.retrieval(cap_run)
+    emb_run = demo.embedder()
+    demo.retrieval(cap_run, emb_run)
     demo.report()
     return 0
 

@@ -47,8 +47,16 @@ def _check(cfg) -> None:
         raise ValueError(f"unknown train.loss {t.loss!r}; valid: {OFFLINE_LOSSES}")
     if t.mode == "online" and t.miner not in MINERS:
         raise ValueError(f"unknown train.miner {t.miner!r}; valid: {MINERS}")
-    if t.in_class_negative_fraction:
-        raise ValueError("train.in_class_negative_fraction is reserved; use 0.0")
+    if not 0.0 <= t.in_class_negative_fraction < 1.0:
+        raise ValueError(
+            "train.in_class_negative_fraction must be in [0, 1), got "
+            f"{t.in_class_negative_fraction!r}"
+        )
+    if t.in_class_negative_fraction and (t.mode != "offline" or cfg.data.triplets):
+        raise ValueError(
+            "train.in_class_negative_fraction applies to sampled offline triplets "
+            "(train.mode=offline without data.triplets)"
+        )
 
 
 def _hold_out(data, names) -> None:
@@ -92,6 +100,23 @@ def _read_triplets(cfg, data, data_dir):
     if not inside.any():
         raise ValueError(f"{path}: no triplet has all three images in the train split")
     return table[inside].reset_index(drop=True)
+
+
+def thumbnails(df, side: int = 8):
+    """``[len(df), side * side * 3]`` pixel thumbnails of ``df``'s images: the
+    golden features that order in-class triplets (Wang et al. used such
+    hand-made features). An unreadable image gets a row of zeros."""
+    import numpy as np
+
+    from mmvision.data import images
+
+    out = np.zeros((len(df), side * side * 3), np.float32)
+    for i, path in enumerate(df["image_path"].astype(str)):
+        try:
+            out[i] = images.file_to_pixels(path, side).reshape(-1) / 255.0
+        except (images.ImageDecodeError, OSError):
+            pass
+    return out
 
 
 class EmbedderTask(Task):
@@ -141,8 +166,11 @@ class EmbedderTask(Task):
             if training and t.steps_per_epoch
             else (len(df) if training else int(cfg.data.val_triplets))
         )
+        frac = float(t.in_class_negative_fraction) if training else 0.0
+        gold = thumbnails(df) if frac and "label" in df else None
         ds = pipelines.triplet_dataset(
             df, split=None, n_triplets=n, resample=training, shuffle=training,
+            in_class_fraction=frac if gold is not None else 0.0, relevance=gold,
             batch_size=t.batch_size, seed=t.seed if training else t.seed + 1,
             image_size=cfg.data.image_size,
             augment=(cfg.data.augment or None) if training else None,
@@ -299,6 +327,9 @@ class EmbedderTask(Task):
         return out
 
     def evaluate(self, run, data_dir=None, split=None):
+        """Re-scores every split of the run (``split`` is ignored: the
+        figures of val, test and unseen are read side by side) and rewrites
+        its plots and ``report.html``."""
         from mmvision.configs import from_dict
         from mmvision.configs.embedder import EmbedderConfig
         from mmvision.training import run_dir
@@ -306,5 +337,4 @@ class EmbedderTask(Task):
         cfg = from_dict(EmbedderConfig, run_dir.read_config(run))
         data = self.load_data(cfg, run_dir.data_dir_of(run, data_dir), run=run)
         model = run_dir.load_model(Path(run) / run_dir.MODEL)
-        splits = (split,) if split else ("val", "test", UNSEEN)
-        return run_dir.write_metrics(run, self._figures(run, model, cfg, data, splits))
+        return run_dir.write_metrics(run, self._figures(run, model, cfg, data))

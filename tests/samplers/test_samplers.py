@@ -65,3 +65,25 @@ def test_samplers_do_not_import_pipelines():
         "assert 'mmvision.data.pipelines' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_in_class_triplets_order_class_mates_by_relevance():
+    from mmvision.samplers.triplets import class_triplets
+
+    labels = np.repeat(np.arange(4), 6)
+    gold = np.random.default_rng(0).normal(size=(len(labels), 3))
+    ds = class_triplets(labels, 2000, seed=1, in_class_fraction=0.6, relevance=gold)
+    rows = [(int(e["anchor"]), int(e["positive"]), int(e["negative"])) for e in ds]
+    a, p, n = np.array(rows).T  # one epoch (each iteration draws a new one)
+    assert (labels[a] == labels[p]).all() and (a != p).all()
+    inside = labels[n] == labels[a]
+    assert 0.55 < inside.mean() < 0.65  # the fraction asked for
+    d = lambda x, y: ((gold[x] - gold[y]) ** 2).sum(1)  # noqa: E731
+    assert (d(a, p)[inside] <= d(a, n)[inside]).all()
+    assert (n[inside] != a[inside]).all()
+    plain = class_triplets(labels, 200, seed=1)
+    assert all(labels[int(e["negative"])] != labels[int(e["anchor"])] for e in plain)
+    with pytest.raises(ValueError, match="relevance"):
+        class_triplets(labels, 10, in_class_fraction=0.5)
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        class_triplets(labels, 10, in_class_fraction=1.0, relevance=gold)

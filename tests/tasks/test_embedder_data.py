@@ -72,3 +72,18 @@ def test_pk_request_beyond_a_class_names_it(demo_world):
     data = EmbedderTask().load_data(cfg, demo_world)
     with pytest.raises(ValueError, match=r"fewer than k=9 rows \(class \d+ \('.+'\)"):
         EmbedderTask().datasets(cfg, data)
+
+
+def test_in_class_negatives_feed_offline_training(demo_world):
+    from mmvision.tasks.embedder import thumbnails
+
+    cfg = _cfg("train.mode=offline", "train.in_class_negative_fraction=0.5")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    gold = thumbnails(data.split("train"))
+    assert gold.shape == (len(data.split("train")), 192) and gold.max() <= 1.0
+    train_ds, _ = EmbedderTask().datasets(cfg, data)
+    x, _ = next(iter(train_ds))
+    assert x["image_2"].shape == (16, 32, 32, 3)
+    bad = _cfg("train.in_class_negative_fraction=0.5")  # online mode
+    with pytest.raises(ValueError, match="sampled offline triplets"):
+        EmbedderTask().load_data(bad, demo_world)

@@ -109,7 +109,7 @@ def test_presets_follow_their_papers():
         "softmax_ratio", 5e-4, 50,
     )  # fmt: skip
     demo = configs.get_preset("embedder", "demo_embedder")
-    assert (demo.train.mode, demo.train.miner) == ("online", "batch_hard")
+    assert (demo.train.mode, demo.train.miner) == ("online", "semi_hard")
 
 
 def test_bad_mode_is_refused(demo_world, tmp_path):

@@ -63,6 +63,8 @@ def triplet_dataset(
     drop_remainder: bool = False,
     stats: PipelineStats | None = None,
     prefetch: bool = True,
+    in_class_fraction: float = 0.0,
+    relevance: Any = None,
     **image_kwargs: Any,
 ) -> tf.data.Dataset:
     """Triplets ``{"anchor", "positive", "negative"}`` of images.
@@ -82,6 +84,9 @@ def triplet_dataset(
     Args:
         image_options: the image settings (``ImageOptions``), or the
             keywords of the same names, as in ``classification_dataset``.
+        in_class_fraction, relevance: sampled triplets only: the fraction
+            of in-class triplets and their golden features, one row per
+            row of the split (see ``samplers.class_triplets``).
         Others: as ``classification_dataset``.
     """
     opts = resolve_image_options(image_options, **image_kwargs)
@@ -97,8 +102,9 @@ def triplet_dataset(
         validate_manifest(source)
         df = _select_split(source, split)
         rows = class_triplets(
-            df["label"].to_numpy(), n_triplets, seed, resample, what="triplet_dataset"
-        )
+            df["label"].to_numpy(), n_triplets, seed, resample, what="triplet_dataset",
+            in_class_fraction=in_class_fraction, relevance=relevance,
+        )  # fmt: skip
         paths = tf.constant(_str_array(df["image_path"]))
         ds = rows.map(
             _nc(lambda r: {f"{k}_path": tf.gather(paths, r[k]) for k in _KEYS})
