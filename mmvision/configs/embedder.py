@@ -116,6 +116,8 @@ class EmbedderTrainConfig:
         batch_size: offline triplets per batch.
         p, k: online classes per batch and images per class.
         steps_per_epoch: batches per epoch (``None``: about one pass).
+        lr_schedule: ``None`` (constant) or ``"cosine"`` (cosine decay to 0
+            over ``epochs``).
         epochs, optimizer, learning_rate, patience, seed, verbose: as usual;
             ``patience`` is early stopping on ``val_loss`` (0: off).
     """
@@ -134,6 +136,7 @@ class EmbedderTrainConfig:
     epochs: int = 10
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str | None = None
     patience: int = 0
     seed: int = 0
     verbose: int = 2

@@ -47,6 +47,8 @@ def _check(cfg) -> None:
         raise ValueError(f"unknown train.loss {t.loss!r}; valid: {OFFLINE_LOSSES}")
     if t.mode == "online" and t.miner not in MINERS:
         raise ValueError(f"unknown train.miner {t.miner!r}; valid: {MINERS}")
+    if t.lr_schedule not in (None, "cosine"):
+        raise ValueError(f"unknown train.lr_schedule {t.lr_schedule!r}; valid: cosine")
     if not 0.0 <= t.in_class_negative_fraction < 1.0:
         raise ValueError(
             "train.in_class_negative_fraction must be in [0, 1), got "
@@ -276,8 +278,12 @@ class EmbedderTask(Task):
             loss = losses.get(
                 t.miner, margin=t.margin, metric=t.metric, hardest_p=t.hardest_p
             )
+        lr = t.learning_rate
+        if t.lr_schedule == "cosine":
+            steps = max(1, int(t.epochs) * int(steps_per_epoch))
+            lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
         opt = keras.optimizers.get(
-            {"class_name": t.optimizer, "config": {"learning_rate": t.learning_rate}}
+            {"class_name": t.optimizer, "config": {"learning_rate": lr}}
         )
         acc = losses.triplet_accuracy
         if t.mode == "online":
