@@ -4,14 +4,17 @@ Anything that tries to reach a host other than loopback fails the test with
 ``NetworkAccessError`` instead of hanging or silently downloading.
 """
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
 import tempfile
 
 import pytest
 
 _HOME = tempfile.mkdtemp(prefix="mmvision-tests-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["KERAS_HOME"] = os.path.join(_HOME, "keras")
 os.environ["TFHUB_CACHE_DIR"] = os.path.join(_HOME, "tfhub")
 os.environ["HF_HOME"] = os.path.join(_HOME, "hf")

@@ -230,14 +230,18 @@ class EmbedderTask(Task):
         return self._triplets(cfg, train, True), self._triplets(cfg, val, False)
 
     def steps_per_epoch(self, cfg, data, train_ds):
-        import tensorflow as tf
+        """Batches per training epoch (what a cosine schedule decays over)."""
+        import math
 
-        n = int(train_ds.cardinality())
-        if n > 0:
-            return n
-        return int(cfg.train.steps_per_epoch or 1) + int(
-            n == tf.data.UNKNOWN_CARDINALITY
+        t = cfg.train
+        if t.steps_per_epoch:
+            return int(t.steps_per_epoch)
+        if t.mode == "online":  # pk_batches' default: about one pass
+            return max(1, len(data.split("train")) // (int(t.p) * int(t.k)))
+        rows = len(data.triplets) if data.triplets is not None else len(
+            data.split("train")
         )
+        return max(1, math.ceil(rows / int(t.batch_size)))
 
     # -------------------------------------------------------------- model
     def embedder(self, cfg):

@@ -87,3 +87,12 @@ def test_in_class_negatives_feed_offline_training(demo_world):
     bad = _cfg("train.in_class_negative_fraction=0.5")  # online mode
     with pytest.raises(ValueError, match="sampled offline triplets"):
         EmbedderTask().load_data(bad, demo_world)
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_steps_per_epoch_counts_the_batches_of_an_epoch(demo_world, mode):
+    cfg = _cfg(f"train.mode={mode}", "train.steps_per_epoch=none")
+    task = EmbedderTask()
+    data = task.load_data(cfg, demo_world)
+    train_ds, _ = task.datasets(cfg, data)
+    assert task.steps_per_epoch(cfg, data, train_ds) == sum(1 for _ in train_ds)
