@@ -13,10 +13,11 @@ with ``data.held_out`` set, on a stratified split of the 40 seen classes.
   and for the penultimate layer of a classifier trained on the 40 seen
   classes (``map_unseen_classifier``: the same ``small_cnn`` tower + softmax,
   a bare Keras ``fit`` with early stopping on the seen val split).
-- The main embedder (``demo_embedder``: online mining on 8 x 4 batches)
-  against the two other ways of forming triplets: online batch-hard
-  (``map_unseen_batch_hard``) and semi-hard (``map_unseen_semi_hard``);
-  ``map_unseen_offline`` for offline triplets (``demo_embedder_offline``).
+- The main embedder (``demo_embedder``: online semi-hard mining on 8 x 4
+  batches, margin 0.2, so ``map_unseen_semi_hard`` is ``map_unseen``)
+  against the other ways of forming triplets: online batch-hard
+  (``map_unseen_batch_hard``, the same margin) and offline triplets with
+  the hinge (``map_unseen_offline``, ``demo_embedder_offline``).
 - **score_at_top30** (Wang et al.; each seen test image queries the rest of
   the seen test split; relevance 2 = same class, 1 = same colour or same
   shape, 0 = neither) for the main embedder and the multi-scale variant
@@ -48,7 +49,7 @@ from mmvision.datasets import shapes
 from mmvision.training import fit_task
 
 QUICK = {"images": 960, "epochs": 2, "clf_epochs": 2, "speed_epochs": 3}
-FULL = {"images": 6000, "epochs": 30, "clf_epochs": 40, "speed_epochs": 5}
+FULL = {"images": 6000, "epochs": 25, "clf_epochs": 40, "speed_epochs": 5}
 MAIN = "demo_embedder"
 
 
@@ -224,7 +225,6 @@ def main(argv=None) -> int:
     print(f"held out: {', '.join(held_out())}", flush=True)
     main_m = train("main", world, runs, MAIN, e)
     hard = train("batch_hard", world, runs, MAIN, e, "train.miner=batch_hard")
-    semi = train("semi_hard", world, runs, MAIN, e, "train.miner=semi_hard")
     off = train("offline", world, runs, "demo_embedder_offline", e)
     multi = train("multiscale", world, runs, MAIN, e, "model.multiscale=true")
 
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
         "p5_unseen_pixels": pix["p5"],
         "p5_unseen_classifier": clf["p5"],
         "map_unseen_batch_hard": hard["unseen_map"],
-        "map_unseen_semi_hard": semi["unseen_map"],
+        "map_unseen_semi_hard": main_m["unseen_map"],
         "map_unseen_offline": off["unseen_map"],
         "triplet_acc_seen_offline": off["test_triplet_acc"],
         "auc_unseen": main_m["unseen_auc"],
@@ -274,9 +274,9 @@ def main(argv=None) -> int:
          f"{fig['map_unseen'] - fig['map_unseen_pixels']:.3f}"),
         ("unseen P@5: embedding / pixels / classifier",
          f"{f['p5_unseen']} / {f['p5_unseen_pixels']} / {f['p5_unseen_classifier']}"),
-        ("unseen mAP: main / batch-hard / semi-hard / offline",
-         f"{f['map_unseen']} / {f['map_unseen_batch_hard']} / "
-         f"{f['map_unseen_semi_hard']} / {f['map_unseen_offline']}"),
+        ("unseen mAP: semi-hard (main) / batch-hard / offline",
+         f"{f['map_unseen_semi_hard']} / {f['map_unseen_batch_hard']} / "
+         f"{f['map_unseen_offline']}"),
         ("unseen pair AUC", f["auc_unseen"]),
         ("score at top 30: single / multi-scale",
          f"{f['score_at_top30']} / {f['score_at_top30_multiscale']}"),
