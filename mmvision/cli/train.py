@@ -126,7 +126,8 @@ def register(groups) -> None:
         p.add_argument(
             "--strategy",
             default=None,
-            choices=["default", "mirrored"],
-            help="tf.distribute strategy (default: TensorFlow's default, one device)",
+            choices=["default", "mirrored", "multiworker"],
+            help="tf.distribute strategy (default: TensorFlow's default, one "
+            "device); multiworker: MultiWorkerMirroredStrategy over $TF_CONFIG",
         )
         p.set_defaults(func=cmd_train)

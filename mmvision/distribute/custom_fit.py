@@ -74,7 +74,9 @@ def custom_fit(
     import keras
     import tensorflow as tf
 
-    workers = max(1, int(strategy.extended._num_workers))  # noqa: SLF001
+    from mmvision.training.strategy import num_workers
+
+    workers = num_workers(strategy)
     replicas = int(strategy.num_replicas_in_sync)
     steps = max(1, int(steps_per_epoch) // workers)
 

@@ -224,10 +224,12 @@ class EmbedderTask(Task):
         train, val = data.split("train"), data.split("val")
         if cfg.train.mode == "online":
             names = data.classes
-            return self._pk(cfg, train, True, names), self._pk(cfg, val, False, names)
-        if data.triplets is not None:
-            train = data.triplets
-        return self._triplets(cfg, train, True), self._triplets(cfg, val, False)
+            tr, va = self._pk(cfg, train, True, names), self._pk(cfg, val, False, names)
+        else:
+            if data.triplets is not None:
+                train = data.triplets
+            tr, va = self._triplets(cfg, train, True), self._triplets(cfg, val, False)
+        return tr, va
 
     def steps_per_epoch(self, cfg, data, train_ds):
         """Batches per training epoch (what a cosine schedule decays over)."""

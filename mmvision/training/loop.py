@@ -110,9 +110,13 @@ def fit_task(
             the run recorded.
         out: the run directory (created; an existing run needs ``resume``).
         resume: continue from ``out/checkpoints/last.keras``.
-        strategy: ``None``, ``"default"``, ``"mirrored"`` or a
+        strategy: ``None``, ``"default"``, ``"mirrored"``,
+            ``"multiworker"`` (the cluster of ``$TF_CONFIG``) or a
             ``tf.distribute.Strategy``: the model is built, compiled and
-            trained under its scope.
+            trained under its scope. Under ``MultiWorkerMirroredStrategy``
+            the custom step of ``distribute.custom_fit`` replaces
+            ``model.fit`` (same callbacks, same run directory); only the
+            chief writes ``out``, the other workers a temporary directory.
         callbacks: extra Keras callbacks (e.g. ``callbacks.EpochProgress``).
 
     Returns:
@@ -122,13 +126,23 @@ def fit_task(
         RunError: an existing run without ``resume``, nothing to resume, a
             corrupt checkpoint, a resume changing a setting it may not.
     """
+    from mmvision.configs.registry import task_class
+    from mmvision.training import worker_dir
+
+    task = task_class(task)() if isinstance(task, str) else task
+    strategy = strategy_lib.get(strategy)
+    with worker_dir.for_process(out, resume, strategy) as here:
+        return _fit_here(task, cfg, data_dir, here, resume, strategy, callbacks)
+
+
+def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks):
+    """``fit_task`` into this process's run directory ``out``."""
     import keras
 
     from mmvision.configs import config_from_dict
-    from mmvision.configs.registry import task_class
     from mmvision.training.callbacks import EpochLog, RunCheckpoint
 
-    task = task_class(task)() if isinstance(task, str) else task
+    multi = strategy_lib.is_multiworker(strategy)
     run = run_dir.prepare(out, resume, create=False)
     if resume:
         stored = config_from_dict(run_dir.read_config(run))
@@ -138,7 +152,6 @@ def fit_task(
         raise ValueError("fit_task needs a config for a new run")
     if getattr(cfg, "task", task.name) != task.name:
         raise ValueError(f"a {cfg.task!r} config given to the {task.name!r} task")
-    strategy = strategy_lib.get(strategy)
     data = task.load_data(cfg, data_dir, run=run if resume else None)
     run.mkdir(parents=True, exist_ok=True)  # only once the config and data are good
     cfg, data = task.prepare(cfg, data, run, strategy)
@@ -174,7 +187,15 @@ def fit_task(
     callbacks += extra
     stopped = patience > 0 and state["epoch"] - state["best_epoch"] >= patience
     t0 = time.perf_counter()
-    if state["epoch"] < task.epochs(cfg) and not stopped:
+    if state["epoch"] < task.epochs(cfg) and not stopped and multi:
+        from mmvision.distribute.custom_fit import custom_fit
+
+        custom_fit(
+            model, train_ds, val_ds, epochs=task.epochs(cfg), strategy=strategy,
+            steps_per_epoch=steps, initial_epoch=int(state["epoch"]),
+            callbacks=callbacks, verbose=task.verbose(cfg),
+        )  # fmt: skip
+    elif state["epoch"] < task.epochs(cfg) and not stopped:
         with strategy.scope():
             model.fit(
                 train_ds,
@@ -186,6 +207,10 @@ def fit_task(
                 shuffle=False,  # the pipelines shuffle
             )
     train_seconds = time.perf_counter() - t0
+    if multi:
+        from mmvision.training.worker_dir import local_copy
+
+        model = local_copy(model)
     run_dir.save_best_model(model, run)
     metrics = {
         "epochs_trained": int(state["epoch"]),

@@ -1,0 +1,16 @@
+"""mmvision.distribute: training on several workers with ``tf.distribute``.
+
+- ``tf_config``: ``read()`` checks ``$TF_CONFIG`` (a malformed one is a
+  clear ``ValueError``, not a hang).
+- ``custom_fit``: the custom distributed step that replaces ``model.fit``
+  under ``MultiWorkerMirroredStrategy``, driving the usual Keras callbacks.
+
+``training.fit_task(..., strategy="multiworker")`` (``mmvision train TASK
+--strategy multiworker``) uses both; users who write their own loop call
+them directly.
+"""
+
+from mmvision.distribute.custom_fit import custom_fit
+from mmvision.distribute.tf_config import ClusterSpec, read
+
+__all__ = ["ClusterSpec", "custom_fit", "read"]

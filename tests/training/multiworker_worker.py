@@ -1,0 +1,39 @@
+"""One worker of a test cluster: ``python multiworker_worker.py TASK PRESET
+WORLD OUT WEIGHTS_NPZ EPOCHS [--resume]`` with ``TF_CONFIG`` set.
+
+Trains ``TASK`` with ``strategy="multiworker"`` and writes this worker's final
+weights (at the end of training, before any reload) to ``WEIGHTS_NPZ``.
+"""
+
+import sys
+
+import keras
+import numpy as np
+
+from mmvision import configs
+from mmvision.training import fit_task
+
+
+class DumpWeights(keras.callbacks.Callback):
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_end(self, logs=None):
+        ws = [np.asarray(w) for w in self.model.get_weights()]
+        np.savez(self.path, *ws)
+
+
+def main(argv):
+    task, preset, world, out, weights, epochs = argv[:6]
+    resume = "--resume" in argv
+    cfg = configs.apply_overrides(
+        configs.get_preset(task, preset), [f"train.epochs={epochs}", "train.verbose=0"]
+    )
+    fit_task(task, cfg, None if resume else world, out, resume=resume,
+             strategy="multiworker", callbacks=[DumpWeights(weights)])  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

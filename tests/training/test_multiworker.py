@@ -1,0 +1,112 @@
+"""MultiWorkerMirroredStrategy with two local worker processes (TF_CONFIG on
+loopback ports): both finish, the chief writes the run directory, the run
+loads and predicts, and both workers end with identical weights."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mmvision.distribute.tf_config import read
+from mmvision.training import strategy as strategy_lib
+
+WORKER = Path(__file__).with_name("multiworker_worker.py")
+
+
+def _ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _cluster(task, preset, world, out, tmp, epochs=2, resume=False, timeout=600):
+    addrs = [f"localhost:{p}" for p in _ports(2)]
+    procs, weights = [], []
+    for i in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
+        )
+        w = tmp / f"weights_{i}.npz"
+        weights.append(w)
+        cmd = [sys.executable, str(WORKER), task, preset, str(world), str(out),
+               str(w), str(epochs)] + (["--resume"] if resume else [])  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE))  # fmt: skip
+    errs = []
+    for p in procs:
+        try:
+            _, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("a worker did not finish in time")
+        errs.append(err.decode(errors="replace")[-3000:])
+    for p, err in zip(procs, errs):
+        assert p.returncode == 0, err
+    return [np.load(w) for w in weights]
+
+
+def _dummy_inputs(model, n=2):
+    out = {}
+    for t in model.inputs:
+        shape = (n,) + tuple(d or 1 for d in t.shape[1:])
+        name = t.name.split(":")[0]
+        out[name] = (np.full(shape, "a red circle", dtype=object)
+                     if "string" in str(t.dtype) else np.zeros(shape, t.dtype))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    "task,preset",
+    [("classifier", "demo_classifier_smoke"), ("embedder", "demo_embedder_smoke")],
+)
+def test_two_workers_train_one_run(task, preset, demo_world, tmp_path):
+    out = tmp_path / "run"
+    w0, w1 = _cluster(task, preset, demo_world, out, tmp_path)
+    assert len(w0.files) == len(w1.files) > 0
+    for k in w0.files:
+        np.testing.assert_array_equal(w0[k], w1[k])
+    assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
+    hist = (out / "history.csv").read_text().splitlines()
+    assert len(hist) == 1 + 2  # header + one row per epoch, written once
+    model = keras.saving.load_model(out / "model.keras")
+    pred = np.asarray(model.predict(_dummy_inputs(model), verbose=0))
+    assert len(pred) == 2 and np.isfinite(pred).all()
+    leftovers = list(Path(os.environ.get("TMPDIR", "/tmp")).glob("mmvision-worker-*"))
+    assert not [p for p in leftovers if str(tmp_path) in str(p)]
+
+
+def test_malformed_tf_config_is_a_clear_error(monkeypatch):
+    for bad, msg in [
+        ("{not json", "not valid JSON"),
+        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker"}}',
+         "host:port"),
+        ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "chief"}}',
+         "not a job"),
+        ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", '
+         '"index": 3}}', "out of range"),
+        ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker"}}',
+         "both"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            read(bad)
+        monkeypatch.setenv("TF_CONFIG", bad)
+        with pytest.raises(ValueError, match="TF_CONFIG"):
+            strategy_lib.get("multiworker")
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        strategy_lib.get("multiworker")
+    ok = read('{"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, '
+              '"task": {"type": "worker", "index": 0}}')  # fmt: skip
+    assert ok.num_workers == 2 and not ok.is_chief
