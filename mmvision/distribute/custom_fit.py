@@ -19,6 +19,8 @@ stopping, learning-rate logging), so a run directory looks the same:
   compiled loss, dict inputs as they are) divided by the replicas in sync,
   ``GradientTape`` and ``optimizer.apply_gradients`` (which all-reduces the
   gradients, summing them: the mean of the replicas' losses is minimised);
+- BatchNorm moving statistics (each replica's from its own batches) are
+  averaged over the replicas at the end of every epoch;
 - validation: every worker scores the whole validation set with its own
   (identical) weights, so ``val_loss`` is the same everywhere and early
   stopping stops every worker at the same epoch.
@@ -102,6 +104,18 @@ def custom_fit(
         per_replica = strategy.run(replica_step, args=(x, y))
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
+    # Non-trainable state (BatchNorm moving statistics) is updated by each
+    # replica from its own batches; averaging it over the replicas at the
+    # end of each epoch keeps every worker's model identical.
+    state = [v for v in model.non_trainable_variables
+             if "float" in str(v.dtype)]  # fmt: skip
+
+    @tf.function
+    def sync_state():
+        local = strategy.run(lambda: [tf.identity(v.value) for v in state])
+        for v, value in zip(state, local):
+            v.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None))
+
     @tf.function
     def val_step(x, y):
         y_pred = model(x, training=False)
@@ -123,6 +137,8 @@ def custom_fit(
             total, n = total + loss, n + 1
             cbs.on_train_batch_end(step, {"loss": loss})
         logs = {"loss": total / max(n, 1)}
+        if state:
+            sync_state()
         if val_ds is not None:
             vt = vn = 0.0
             for x, y in val_ds:

@@ -223,6 +223,8 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks):
 
     if (run / run_dir.HISTORY).is_file():
         learning_curves_png(run / run_dir.HISTORY, run / "learning_curves.png")
+    if not strategy_lib.is_chief(strategy):  # its directory is thrown away
+        return run_dir.read_metrics(run)
     run_dir.write_metrics(run, task.after_fit(run, model, cfg, data))
     return run_dir.read_metrics(run)
 

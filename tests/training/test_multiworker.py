@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from mmvision.distribute.tf_config import read
+from mmvision.training import run_dir
 from mmvision.training import strategy as strategy_lib
 
 WORKER = Path(__file__).with_name("multiworker_worker.py")
@@ -80,7 +80,7 @@ def test_two_workers_train_one_run(task, preset, demo_world, tmp_path):
     assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
     hist = (out / "history.csv").read_text().splitlines()
     assert len(hist) == 1 + 2  # header + one row per epoch, written once
-    model = keras.saving.load_model(out / "model.keras")
+    model = run_dir.load_model(out / "model.keras")
     pred = np.asarray(model.predict(_dummy_inputs(model), verbose=0))
     assert len(pred) == 2 and np.isfinite(pred).all()
     leftovers = list(Path(os.environ.get("TMPDIR", "/tmp")).glob("mmvision-worker-*"))
