@@ -46,6 +46,49 @@ def _logs(values: dict) -> dict:
     return {k: float(v) for k, v in values.items()}
 
 
+class PeerLostError(RuntimeError):
+    """A collective failed: another worker died or cannot be reached."""
+
+
+def _lost(err: Exception, epoch: int, step: int) -> PeerLostError:
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return PeerLostError(
+        f"multi-worker training stopped at epoch {epoch + 1}, step {step}: another "
+        f"worker is gone or unreachable ({type(err).__name__}: {first}). Restart "
+        "every worker with --resume: they continue from the last checkpoint."
+    )
+
+
+def _peer_errors():
+    import tensorflow as tf
+
+    return (
+        tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+        tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError,
+    )  # fmt: skip
+
+
+def _call(fn, arg, epoch: int, step: int):
+    try:
+        return fn(arg) if arg is not None else fn()
+    except _peer_errors() as err:
+        raise _lost(err, epoch, step) from err
+
+
+def _guarded(dist, epoch: int):
+    it = iter(dist)
+    step = 0
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except _peer_errors() as err:
+            raise _lost(err, epoch, step) from err
+        yield batch
+        step += 1
+
+
 def custom_fit(
     model: Any,
     train_ds: Any,
@@ -131,14 +174,14 @@ def custom_fit(
     for epoch in range(int(initial_epoch), int(epochs)):
         cbs.on_epoch_begin(epoch)
         t0, total, n = time.perf_counter(), 0.0, 0
-        for step, batch in enumerate(dist):
+        for step, batch in enumerate(_guarded(dist, epoch)):
             cbs.on_train_batch_begin(step)
-            loss = float(train_step(batch))
+            loss = float(_call(train_step, batch, epoch, step))
             total, n = total + loss, n + 1
             cbs.on_train_batch_end(step, {"loss": loss})
         logs = {"loss": total / max(n, 1)}
         if state:
-            sync_state()
+            _call(sync_state, None, epoch, n)
         if val_ds is not None:
             vt = vn = 0.0
             for x, y in val_ds:

@@ -110,3 +110,57 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
     ok = read('{"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, '
               '"task": {"type": "worker", "index": 0}}')  # fmt: skip
     assert ok.num_workers == 2 and not ok.is_chief
+
+
+def _state_epoch(run) -> int:
+    try:
+        return int(json.loads((run / "checkpoints" / "state.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.large
+def test_a_killed_worker_stops_the_other_and_both_resume(demo_world, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    addrs = [f"localhost:{p}" for p in _ports(2)]
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
+        )
+        cmd = [sys.executable, str(WORKER), "embedder", "demo_embedder_smoke",
+               str(demo_world), str(out), str(tmp_path / f"w{i}.npz"), "500"]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE))  # fmt: skip
+    deadline = time.monotonic() + 300
+    while _state_epoch(out) < 1:
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        assert procs[0].poll() is None, procs[0].stderr.read().decode()[-2000:]
+        time.sleep(0.5)
+    procs[1].send_signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    try:
+        _, err = procs[0].communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        procs[0].kill()
+        pytest.fail("the surviving worker hung for 180 s after its peer was killed")
+    waited = time.monotonic() - t0
+    assert procs[0].returncode != 0
+    assert "another worker is gone or unreachable" in err.decode(errors="replace"), (
+        err.decode(errors="replace")[-2000:]
+    )
+    assert waited < 180
+    done = _state_epoch(out)
+    assert done >= 1
+    w0, w1 = _cluster("embedder", "demo_embedder_smoke", demo_world, out, tmp_path,
+                      epochs=done + 2, resume=True)  # fmt: skip
+    assert _state_epoch(out) == done + 2
+    for k in w0.files:
+        np.testing.assert_array_equal(w0[k], w1[k])
+    import pandas as pd
+
+    assert list(pd.read_csv(out / "history.csv")["epoch"]) == list(range(done + 2))
