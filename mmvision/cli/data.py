@@ -72,6 +72,25 @@ def cmd_build_records(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mmvision.distribute import data_service
+
+    try:
+        if args.dispatcher:
+            server = data_service.start_dispatcher(args.port, args.work_dir)
+            print(f"tf.data dispatcher serving at {server.target}", flush=True)
+        else:
+            if not args.dispatcher_address:
+                raise CLIError("--worker needs --dispatcher-address grpc://HOST:PORT")
+            server = data_service.start_worker(args.dispatcher_address, args.port)
+            print(f"tf.data worker registered with {args.dispatcher_address}",
+                  flush=True)  # fmt: skip
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    server.join()  # serves until the process is stopped
+    return 0
+
+
 def register(groups) -> None:
     sub = verbs(groups, "data", help="dataset tools: the demo world, readers")
     p = sub.add_parser(
@@ -129,3 +148,26 @@ def register(groups) -> None:
     )
     p.add_argument("args", nargs=argparse.REMAINDER, help="build_tfrecords.py args")
     p.set_defaults(func=cmd_build_records)
+
+    p = sub.add_parser(
+        "serve",
+        help="run a tf.data service dispatcher or worker (input preprocessing)",
+        description=(
+            "Start a tf.data service dispatcher or a tf.data worker and serve\n"
+            "until stopped; 'mmvision train TASK --data-service grpc://HOST:PORT'\n"
+            "then reads its training batches from the workers."
+        ),
+        epilog=(
+            "example:\n  mmvision data serve --dispatcher --port 5050\n"
+            "  mmvision data serve --worker --dispatcher-address "
+            "grpc://localhost:5050 --port 5051"
+        ),
+        formatter_class=FORMATTER,
+    )
+    role = p.add_mutually_exclusive_group(required=True)
+    role.add_argument("--dispatcher", action="store_true", help="be the dispatcher")
+    role.add_argument("--worker", action="store_true", help="be a tf.data worker")
+    p.add_argument("--port", type=int, default=0, help="port (0: any free one)")
+    p.add_argument("--dispatcher-address", help="the dispatcher (--worker)")
+    p.add_argument("--work-dir", help="dispatcher journal folder (restartable)")
+    p.set_defaults(func=cmd_serve)

@@ -69,8 +69,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             base = configs.get_preset(task, args.preset)
         cfg = configs.apply_overrides(base, args.set or [])
         metrics = fit_task(
-            task, cfg, args.data, args.out, resume=args.resume, strategy=args.strategy
-        )
+            task, cfg, args.data, args.out, resume=args.resume, strategy=args.strategy,
+            data_service=args.data_service, data_service_mode=args.data_service_mode,
+        )  # fmt: skip
     except (ValueError, RunError) as e:
         raise CLIError(str(e)) from None
     print_metrics(metrics)
@@ -129,5 +130,17 @@ def register(groups) -> None:
             choices=["default", "mirrored", "multiworker"],
             help="tf.distribute strategy (default: TensorFlow's default, one "
             "device); multiworker: MultiWorkerMirroredStrategy over $TF_CONFIG",
+        )
+        p.add_argument(
+            "--data-service",
+            metavar="grpc://HOST:PORT",
+            help="produce the training batches on a tf.data service (its "
+            "dispatcher's address; see 'mmvision data serve')",
+        )
+        p.add_argument(
+            "--data-service-mode",
+            default="parallel_epochs",
+            choices=["parallel_epochs", "distributed_epoch"],
+            help="how the tf.data workers share an epoch (default %(default)s)",
         )
         p.set_defaults(func=cmd_train)

@@ -99,6 +99,8 @@ def fit_task(
     resume: bool = False,
     strategy: Any = None,
     callbacks: list[Any] | None = None,
+    data_service: str | None = None,
+    data_service_mode: str = "parallel_epochs",
 ) -> dict[str, Any]:
     """Trains ``task`` with ``cfg`` on ``data_dir`` into the run ``out``.
 
@@ -118,6 +120,9 @@ def fit_task(
             ``model.fit`` (same callbacks, same run directory); only the
             chief writes ``out``, the other workers a temporary directory.
         callbacks: extra Keras callbacks (e.g. ``callbacks.EpochProgress``).
+        data_service: ``grpc://HOST:PORT`` of a tf.data service dispatcher:
+            the training batches are produced by its workers
+            (``distribute.data_service``), in ``data_service_mode``.
 
     Returns:
         The run's ``metrics.json`` content.
@@ -131,11 +136,20 @@ def fit_task(
 
     task = task_class(task)() if isinstance(task, str) else task
     strategy = strategy_lib.get(strategy)
+    service = None
+    if data_service:
+        from mmvision.distribute import data_service as ds_lib
+
+        service = (ds_lib.check_address(data_service), data_service_mode)
+        if data_service_mode not in ds_lib.MODES:
+            raise ValueError(f"unknown data service mode {data_service_mode!r}; "
+                             f"valid: {list(ds_lib.MODES)}")  # fmt: skip
     with worker_dir.for_process(out, resume, strategy) as here:
-        return _fit_here(task, cfg, data_dir, here, resume, strategy, callbacks)
+        return _fit_here(task, cfg, data_dir, here, resume, strategy, callbacks,
+                         service)  # fmt: skip
 
 
-def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks):
+def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=None):
     """``fit_task`` into this process's run directory ``out``."""
     import keras
 
@@ -157,6 +171,10 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks):
     cfg, data = task.prepare(cfg, data, run, strategy)
     train_ds, val_ds = task.datasets(cfg, data)
     steps = task.steps_per_epoch(cfg, data, train_ds)
+    if service is not None:
+        from mmvision.distribute.data_service import through_service
+
+        train_ds = through_service(train_ds, *service)
     with strategy.scope():
         if resume:
             model, state = run_dir.load_checkpoint(run)
