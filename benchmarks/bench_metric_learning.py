@@ -237,7 +237,9 @@ def main(argv=None) -> int:
     unseen = data.split("unseen")
     labels = unseen["label"].to_numpy()
     pix = query_scores(_unit(_pixels(unseen, size)), labels, 5)
-    clf = query_scores(_unit(classifier_features(data, cfg, s["clf_epochs"])), labels, 5)
+    clf = query_scores(
+        _unit(classifier_features(data, cfg, s["clf_epochs"])), labels, 5
+    )
     test = data.split("test")
     top = top30(_embeddings(runs / "main", test, size), test, data.classes)
     top_multi = top30(_embeddings(runs / "multiscale", test, size), test, data.classes)

@@ -43,7 +43,9 @@ def check_address(address: str) -> str:
     scheme, _, rest = a.partition("://")
     host, _, port = rest.rpartition(":")
     if scheme != "grpc" or not host or not port.isdigit():
-        raise ValueError(f"data service address must be grpc://HOST:PORT, got {address!r}")
+        raise ValueError(
+            f"data service address must be grpc://HOST:PORT, got {address!r}"
+        )
     return a
 
 

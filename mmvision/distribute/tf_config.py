@@ -55,7 +55,9 @@ def _address(job: str, i: int, addr) -> str:
         _fail(f"cluster.{job}[{i}] must be 'host:port', got {addr!r}")
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        _fail(f"cluster.{job}[{i}] must be 'host:port' with a port 1-65535, got {addr!r}")
+        _fail(
+            f"cluster.{job}[{i}] must be 'host:port' with a port 1-65535, got {addr!r}"
+        )
     return addr
 
 

@@ -42,7 +42,9 @@ def triplet_accuracy(emb: np.ndarray, triplets: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(a - p, axis=1) < np.linalg.norm(a - n, axis=1)))
 
 
-def pair_distances(emb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pair_distances(
+    emb: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances of every positive pair (same label) and every negative pair,
     each unordered pair once: ``(positive [P], negative [N])``."""
     labels = np.asarray(labels)

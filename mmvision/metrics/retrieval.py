@@ -1,4 +1,4 @@
-"""Ranked-retrieval metrics: precision@k, recall@k, AP, nDCG@k and score at top K (numpy).
+"""Ranked-retrieval metrics: precision@k, recall@k, AP, nDCG@k, score at top K.
 
 A query's results are given in rank order as a relevance array (``True``/1 =
 relevant), so the caller decides what counts as relevant; the database-wide

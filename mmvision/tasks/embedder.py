@@ -240,8 +240,10 @@ class EmbedderTask(Task):
             return int(t.steps_per_epoch)
         if t.mode == "online":  # pk_batches' default: about one pass
             return max(1, len(data.split("train")) // (int(t.p) * int(t.k)))
-        rows = len(data.triplets) if data.triplets is not None else len(
-            data.split("train")
+        rows = (
+            len(data.triplets)
+            if data.triplets is not None
+            else len(data.split("train"))
         )
         return max(1, math.ceil(rows / int(t.batch_size)))
 

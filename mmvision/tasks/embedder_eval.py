@@ -74,7 +74,7 @@ def _grid_rows(df, emb, classes, n_queries: int = 6, k: int = 5) -> list[dict]:
     for q in queries:
         order = [j for j in np.argsort(dist[q], kind="stable") if j != q]
 
-        def item(j):
+        def item(j, q=q):
             return {
                 "image_path": df["image_path"].iloc[j],
                 "caption": classes[labels[j]],

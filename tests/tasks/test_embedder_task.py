@@ -47,7 +47,9 @@ def test_smoke_trains_and_saves_the_embedder(run):
     assert json.loads((out / "config.json").read_text())["train"]["mode"] == (
         cfg.train.mode
     )
-    acc = "triplet_accuracy" if cfg.train.mode == "offline" else "batch_triplet_accuracy"
+    acc = (
+        "triplet_accuracy" if cfg.train.mode == "offline" else "batch_triplet_accuracy"
+    )
     hist = pd.read_csv(out / "history.csv")
     assert hist[acc].between(0, 1).all() and hist[f"val_{acc}"].between(0, 1).all()
     for name in ("distances", "roc", "tsne", "neighbours", "learning_curves"):

@@ -42,7 +42,8 @@ def test_bad_service_settings_are_refused(demo_world, tmp_path):
         fit_task("classifier", cfg, demo_world, tmp_path / "a", data_service="http://x")
     with pytest.raises(ValueError, match="data service mode"):
         fit_task("classifier", cfg, demo_world, tmp_path / "b",
-                 data_service="grpc://localhost:1", data_service_mode="sideways")  # fmt: skip
+                 data_service="grpc://localhost:1",
+                 data_service_mode="sideways")  # fmt: skip
     assert not (tmp_path / "a").exists()
 
 

@@ -62,8 +62,12 @@ def _dummy_inputs(model, n=2):
     for t in model.inputs:
         shape = (n,) + tuple(d or 1 for d in t.shape[1:])
         name = t.name.split(":")[0]
-        out[name] = (np.full(shape, "a red circle", dtype=object)
-                     if "string" in str(t.dtype) else np.zeros(shape, t.dtype))  # fmt: skip
+        text = "string" in str(t.dtype)
+        out[name] = (
+            np.full(shape, "a red circle", dtype=object)
+            if text
+            else np.zeros(shape, t.dtype)
+        )
     return out
 
 
@@ -114,7 +118,9 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
 
 def _state_epoch(run) -> int:
     try:
-        return int(json.loads((run / "checkpoints" / "state.json").read_text())["epoch"])
+        return int(
+            json.loads((run / "checkpoints" / "state.json").read_text())["epoch"]
+        )
     except (OSError, ValueError, KeyError):
         return 0
 
@@ -132,8 +138,9 @@ def test_a_killed_worker_stops_the_other_and_both_resume(demo_world, tmp_path):
         env["TF_CONFIG"] = json.dumps(
             {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
         )
+        w = str(tmp_path / f"w{i}.npz")
         cmd = [sys.executable, str(WORKER), "embedder", "demo_embedder_smoke",
-               str(demo_world), str(out), str(tmp_path / f"w{i}.npz"), "500"]  # fmt: skip
+               str(demo_world), str(out), w, "500"]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))  # fmt: skip
     deadline = time.monotonic() + 300
