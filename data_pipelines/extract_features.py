@@ -1,0 +1,266 @@
+"""Manifest -> image features (or embeddings) with Beam's ``RunInference``.
+
+The scale-out twin of ``mmvision.inference.features.FeatureCache``: every
+decodable image of a Manifest goes through a Keras model (a run's
+``image_tower``, an embedder run's whole image -> unit vector model, or an
+image tower by name) and comes out as ``(id, vector)``. Nothing here batches
+by hand: ``RunInference`` with a keyed ``TFModelHandlerNumpy`` on a
+``.keras`` file does, on any Beam runner.
+
+- The Manifest is read by a Beam source (``ReadFromParquet`` or
+  ``ReadFromText`` on a ``.parquet`` / ``.jsonl`` file or file pattern), not
+  ``beam.Create``: workers read it in parallel, whatever its size.
+- Images are decoded and resized as the tf.data pipelines do
+  (``mmvision.data.images.file_to_pixels``); an undecodable image is
+  skipped and counted by reason in ``stats.json``.
+- Output: ``OUT/features-SSSSS-of-NNNNN.npz`` (``ids``, ``features``), each
+  shard written under a temporary name and renamed, then ``OUT/meta.json``
+  (model, image size, dimension, counts). ``read_features(OUT)`` returns
+  ``{id: vector}``.
+
+Local run (DirectRunner, two processes)::
+
+    python data_pipelines/extract_features.py manifest.parquet OUT \
+        --source runs/cap --direct-num-workers 2
+
+Other runners: ``--runner DataflowRunner|FlinkRunner|SparkRunner`` and the
+runner's options after ``--`` (see data_pipelines/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmvision.utils import write_bytes_atomic, write_json_atomic
+
+META = "meta.json"
+SKIPPED = "skipped"
+
+
+def save_model_file(source: str, image_size: int | None, out: str) -> tuple[str, int]:
+    """Writes the feature model of ``source`` as ``OUT/model.keras`` (what
+    the workers load) and returns ``(path, image_size)``."""
+    from mmvision.inference.features import load_feature_source
+    from mmvision.inference.towers import embedding_from_run, run_task
+
+    if os.path.isdir(source) and run_task(source) == "embedder":
+        model, size, _ = embedding_from_run(source, image_size)
+    else:
+        model, size, _ = load_feature_source(source, image_size=image_size)
+    path = os.path.join(out, "model.keras")
+    model.save(path)
+    return path, int(size)
+
+
+class _Decode:
+    """Manifest row -> ``(id, pixels)``, or a ``(SKIPPED, reason)`` marker."""
+
+    def __init__(self, image_size: int):
+        self.size = int(image_size)
+
+    def __call__(self, row: dict):
+        from mmvision.data import images
+
+        try:
+            pixels = images.file_to_pixels(row["image_path"], self.size)
+        except images.ImageDecodeError as err:
+            yield (SKIPPED, err.reason)
+            return
+        except OSError:
+            yield (SKIPPED, "unreadable")
+            return
+        yield (str(row["id"]), pixels.astype(np.float32))
+
+
+def _handler(model_path: str) -> Any:
+    """A keyed TF model handler on ``model_path`` whose workers register
+    mmvision's custom layers before loading."""
+    from apache_beam.ml.inference.base import KeyedModelHandler
+    from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerNumpy
+
+    class _Handler(TFModelHandlerNumpy):
+        def load_model(self):
+            import mmvision.layers  # noqa: F401  (registers the custom layers)
+            import mmvision.losses  # noqa: F401
+
+            return super().load_model()
+
+    return KeyedModelHandler(_Handler(model_uri=model_path))
+
+
+def _to_pair(kv) -> tuple[str, np.ndarray]:
+    key, result = kv
+    return key, np.asarray(result.inference, np.float32)
+
+
+class _WriteShard:
+    """``(shard, [(id, vector), ...])`` -> one ``.npz`` written atomically."""
+
+    def __init__(self, out: str, num_shards: int):
+        self.out, self.n = out, int(num_shards)
+
+    def __call__(self, item):
+        shard, pairs = item
+        pairs = sorted(pairs)
+        ids = np.array([i for i, _ in pairs], dtype=object)
+        feats = (
+            np.stack([v for _, v in pairs]) if pairs else np.zeros((0, 0), np.float32)
+        )
+        buf = io.BytesIO()
+        np.savez(buf, ids=ids.astype(str), features=feats)
+        name = f"features-{shard:05d}-of-{self.n:05d}.npz"
+        write_bytes_atomic(os.path.join(self.out, name), buf.getvalue())
+        yield shard, len(pairs)
+
+
+def _source(p, manifest: str):
+    import apache_beam as beam
+
+    if manifest.endswith(".parquet"):
+        return p | "ReadManifest" >> beam.io.ReadFromParquet(
+            manifest, columns=["id", "image_path"]
+        )
+    if manifest.endswith((".jsonl", ".json")):
+        return (
+            p
+            | "ReadManifest" >> beam.io.ReadFromText(manifest)
+            | "ParseJSON" >> beam.Map(json.loads)
+        )
+    raise ValueError(f"{manifest}: the manifest must be .parquet or .jsonl files")
+
+
+def extract(
+    manifest: str,
+    out: str,
+    source: str,
+    image_size: int | None = None,
+    num_shards: int = 4,
+    runner: str = "DirectRunner",
+    direct_num_workers: int = 2,
+    direct_running_mode: str = "multi_processing",
+    pipeline_args: Sequence[str] = (),
+) -> dict:
+    """Runs the pipeline; returns what ``OUT/meta.json`` holds.
+
+    Raises:
+        ValueError: no file matches ``manifest``, or another extension.
+    """
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    manifest = os.fspath(manifest)
+    if not glob.glob(manifest):
+        raise ValueError(f"no manifest file matches {manifest}")
+    os.makedirs(out, exist_ok=True)
+    model_path, size = save_model_file(source, image_size, out)
+    args = [f"--runner={runner}", *pipeline_args]
+    if runner == "DirectRunner":
+        args += [f"--direct_num_workers={int(direct_num_workers)}",
+                 f"--direct_running_mode={direct_running_mode}"]  # fmt: skip
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:  # worker processes import mmvision and this module
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
+    counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
+    n = int(num_shards)
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
+        decoded = _source(p, manifest) | "Decode" >> beam.FlatMap(_Decode(size))
+        good = decoded | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
+        bad = decoded | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
+        _ = (
+            good
+            | "Infer" >> RunInference(_handler(model_path))
+            | "Pairs" >> beam.Map(_to_pair)
+            | "Shard" >> beam.Map(lambda kv: (_shard_of(kv[0], n), kv))
+            | "ByShard" >> beam.GroupByKey()
+            | "Write" >> beam.FlatMap(_WriteShard(out, n))
+            | "Counts" >> beam.Map(lambda sc: sc[1])
+            | "Sum" >> beam.CombineGlobally(sum)
+            | "WrittenJSON" >> beam.Map(lambda c: json.dumps({"written": c}))
+            | "Written" >> beam.io.WriteToText(counts + "-written", num_shards=1)
+        )
+        _ = (
+            bad
+            | "Reasons" >> beam.Map(lambda kv: (kv[1], 1))
+            | "CountReasons" >> beam.CombinePerKey(sum)
+            | "AllReasons" >> beam.combiners.ToList()
+            | "SkippedJSON" >> beam.Map(lambda kv: json.dumps({"skipped": kv}))
+            | "Skipped" >> beam.io.WriteToText(counts + "-skipped", num_shards=1)
+        )
+    notes: dict[str, Any] = {}
+    for f in glob.glob(counts + "-*"):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    notes.update(json.loads(line))
+        os.remove(f)
+    meta = {
+        "source": source, "image_size": size, "num_shards": n,
+        "written": int(notes.get("written", 0)),
+        "skipped": dict(notes.get("skipped", [])), "model": "model.keras",
+    }  # fmt: skip
+    write_json_atomic(os.path.join(out, META), meta)
+    return meta
+
+
+def _shard_of(key: str, n: int) -> int:
+    from mmvision.utils import stable_hash
+
+    return int(stable_hash(key), 16) % n
+
+
+def read_features(out: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``{id: vector}`` of every shard in ``out``."""
+    feats: dict[str, np.ndarray] = {}
+    for f in sorted(glob.glob(os.path.join(os.fspath(out), "features-*.npz"))):
+        with np.load(f, allow_pickle=False) as z:
+            feats.update(zip(z["ids"].tolist(), z["features"]))
+    return feats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``extract_features.py MANIFEST OUT --source S [options] [-- beam args]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    ap = argparse.ArgumentParser(
+        prog="extract_features.py",
+        description="Manifest -> image features with Beam RunInference.",
+    )
+    ap.add_argument("manifest", help=".parquet or .jsonl file (or file pattern)")
+    ap.add_argument("out_dir")
+    ap.add_argument("--source", required=True, help="run directory or tower name")
+    ap.add_argument("--image-size", type=int, help="needed for a tower name")
+    ap.add_argument("--num-shards", type=int, default=4)
+    ap.add_argument("--runner", default="DirectRunner")
+    ap.add_argument("--direct-num-workers", type=int, default=2)
+    ap.add_argument(
+        "--direct-running-mode",
+        default="multi_processing",
+        choices=("multi_processing", "multi_threading", "in_memory"),
+    )
+    a = ap.parse_args(argv)
+    meta = extract(
+        a.manifest, a.out_dir, a.source, a.image_size, a.num_shards, a.runner,
+        a.direct_num_workers, a.direct_running_mode, beam_args,
+    )  # fmt: skip
+    print(f"{meta['written']} vectors, skipped {meta['skipped']} -> {a.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
