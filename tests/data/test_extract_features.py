@@ -31,8 +31,10 @@ def manifest(demo_world, tmp_path_factory):
 def test_runinference_matches_the_feature_cache(manifest, tmp_path):
     m, path = manifest
     out = tmp_path / "feats"
-    meta = extract(str(path), str(out), "small_cnn", image_size=32, num_shards=3,
-                   direct_num_workers=2, direct_running_mode="multi_processing")  # fmt: skip
+    meta = extract(
+        str(path), str(out), "small_cnn", image_size=32, num_shards=3,
+        direct_num_workers=2, direct_running_mode="multi_processing",
+    )  # fmt: skip
     assert meta["written"] == len(m)
     assert sum(meta["skipped"].values()) == 1  # broken.jpg, counted by reason
     got = read_features(out)
