@@ -87,10 +87,14 @@ def shard_of(row_id: str, prefix: str, plan: dict[str, int]) -> str:
 
 
 def _row_dict(row: dict[str, Any]) -> dict[str, Any]:
+    from mmvision.data.manifest import LIST_COLUMNS
+
     out = {}
     for k, v in row.items():
         if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
             v = v.tolist()
+        if k in LIST_COLUMNS and v is None:
+            v = []  # as read_manifest reads a missing list
         out[k] = v
     return out
 
@@ -299,19 +303,41 @@ def build_records(
         with open(stats_path, encoding="utf-8") as f:
             return json.load(f)
     if pending:
+        source = None if isinstance(manifest, pd.DataFrame) else os.fspath(manifest)
         _run_beam(
             df, out, plan, done, pending, size, crop, quality, min_side,
             apply_exif, config, runner, direct_num_workers, direct_running_mode,
-            pipeline_args,
+            pipeline_args, source,
         )  # fmt: skip
     stats = _aggregate(out, shards, df, config, runner)
     write_json_atomic(stats_path, stats)
     return stats
 
 
+def _read_rows(p, df, source):
+    """The Manifest rows as a PCollection: read by a Beam source from the
+    ``.parquet`` / ``.jsonl`` file (workers read it in parallel, at any size),
+    or ``beam.Create`` for an in-memory DataFrame."""
+    import apache_beam as beam
+
+    if source is None:
+        rows = [_row_dict(r) for r in df.to_dict("records")]
+        return p | "Rows" >> beam.Create(rows, reshuffle=True)
+    if source.endswith(".parquet"):
+        rows = p | "ReadManifest" >> beam.io.ReadFromParquet(source)
+    else:
+        rows = (
+            p
+            | "ReadManifest" >> beam.io.ReadFromText(source)
+            | "ParseJSON" >> beam.Map(json.loads)
+        )
+    return rows | "Spread" >> beam.Reshuffle()
+
+
 def _run_beam(
     df, out, plan, done, pending, size, crop, quality, min_side, apply_exif,
     config, runner, direct_num_workers, direct_running_mode, pipeline_args,
+    source=None,
 ):  # fmt: skip
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -327,14 +353,9 @@ def _run_beam(
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
-    rows = [_row_dict(r) for r in df.to_dict("records")]
     process = _ProcessRow(plan, done, size, crop, quality, min_side, apply_exif)
     with beam.Pipeline(options=PipelineOptions(args)) as p:
-        items = (
-            p
-            | "Rows" >> beam.Create(rows, reshuffle=True)
-            | "Process" >> beam.FlatMap(process)
-        )
+        items = _read_rows(p, df, source) | "Process" >> beam.FlatMap(process)
         seeds = p | "Shards" >> beam.Create([(s, ("seed",)) for s in pending])
         _ = (
             (items, seeds)

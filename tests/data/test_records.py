@@ -194,3 +194,30 @@ def test_cli_main(manifest, tmp_path, capsys):
                "--direct-running-mode", "in_memory"])  # fmt: skip
     assert rc == 0 and "4 records" in capsys.readouterr().out
     assert records.read_stats(tmp_path / "r")["image_size"] == [8, 8]
+
+
+@pytest.mark.large
+def test_a_parquet_manifest_is_read_by_a_beam_source(manifest, tmp_path):
+    df, _ = manifest
+    path = tmp_path / "m.parquet"
+    df.to_parquet(path, index=False)
+    by_file = build_records(
+        path, tmp_path / "file", image_size=SIZE, num_shards=2,
+        direct_num_workers=2, direct_running_mode="multi_processing",
+    )  # fmt: skip
+    in_memory = build_records(
+        df, tmp_path / "mem", image_size=SIZE, num_shards=2,
+        direct_running_mode="in_memory",
+    )  # fmt: skip
+    assert by_file["records_written"] == in_memory["records_written"] > 0
+    assert by_file["skipped"] == in_memory["skipped"]
+
+    def ids(out):
+        return sorted(
+            f["id"].numpy().decode()
+            for f, _ in P.classification_dataset(
+                out, image_size=SIZE, batch_size=None, fields=("id",)
+            )
+        )
+
+    assert ids(tmp_path / "file") == ids(tmp_path / "mem")
