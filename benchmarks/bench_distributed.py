@@ -1,0 +1,158 @@
+"""Scale-out on this machine: 1 vs 2 local training workers, 1 vs 2 Beam workers.
+
+Both sides run on the same 2-core CPU, so the figures show the overhead of
+distribution (and that the results agree), not a speed-up.
+
+- Training (``mmvision train classifier --strategy multiworker``, preset
+  ``demo_image``, the demo world at 32 px): one worker process with a batch
+  of 64 against two worker processes (``TF_CONFIG`` on loopback ports) with
+  32 each, the same global batch of 64 and the same epochs. Examples/s is
+  the training examples of all epochs over the chief's ``train_seconds``;
+  ``*_val_acc`` is the chief's validation top-1 (target: the two within
+  0.03).
+- Beam: the TFRecord build (``data_pipelines/build_tfrecords.py``) and the
+  RunInference feature extraction (``data_pipelines/extract_features.py``,
+  ``small_cnn`` at 32 px) of the same Parquet manifest with the DirectRunner
+  and ``--direct_num_workers`` 1 vs 2 (multi-processing), wall seconds.
+
+JSON keys: one_worker_eps, two_worker_eps, one_worker_val_acc,
+two_worker_val_acc, beam_1_s, beam_2_s, beam_features_1_s, beam_features_2_s.
+
+``--quick``: 960 images, 2 epochs; the figures only check the script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, parser, print_table, write_results
+
+QUICK = {"images": 960, "epochs": 2}
+FULL = {"images": 4800, "epochs": 8}
+_MAIN = "import sys; from mmvision.cli import main; sys.exit(main(sys.argv[1:]))"
+MMVISION = [sys.executable, "-c", _MAIN]
+
+
+def _ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def train(world, out, workers, batch, epochs) -> dict:
+    """Trains with ``workers`` processes; returns the chief's metrics."""
+    addrs = [f"localhost:{p}" for p in _ports(workers)]
+    procs = []
+    for i in range(workers):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
+        )
+        cmd = [*MMVISION, "train", "classifier", "--preset", "demo_image",
+               "--data", str(world), "--out", str(out), "--strategy", "multiworker",
+               "--set", "data.image_size=32", f"train.batch_size={batch}",
+               f"train.epochs={epochs}", "train.verbose=0", "train.patience=0"]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE))  # fmt: skip
+    for p in procs:
+        _, err = p.communicate(timeout=3600)
+        if p.returncode:
+            raise SystemExit(
+                f"a worker failed:\n{err.decode(errors='replace')[-3000:]}"
+            )
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _train_rows(world) -> int:
+    from mmvision import configs
+    from mmvision.tasks.classifier import ClassifierTask
+
+    cfg = configs.get_preset("classifier", "demo_image")
+    return len(ClassifierTask().load_data(cfg, world).split("train"))
+
+
+def timed(fn, *args, **kwargs) -> float:
+    t0 = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    p = parser("bench_distributed", __doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--work", help="work directory (default: a temporary one)")
+    args = p.parse_args(argv)
+    if args.quick and "--out" not in " ".join(sys.argv):
+        args.out = str(Path(tempfile.gettempdir()) / "mmvision_bench_quick" /
+                       "bench_distributed.json")  # fmt: skip
+    s = QUICK if args.quick else FULL
+    work = Path(args.work or tempfile.mkdtemp(prefix="mmvision_bench_dist_"))
+    world = work / "world"
+    from mmvision.datasets import shapes
+
+    if not (world / "world.json").exists():
+        shapes.generate(world, n_images=s["images"], size=32, seed=0)
+    for d in ("one", "two", "rec1", "rec2", "feat1", "feat2"):
+        shutil.rmtree(work / d, ignore_errors=True)
+    rows = _train_rows(world)
+    one = train(world, work / "one", 1, 64, s["epochs"])
+    two = train(world, work / "two", 2, 32, s["epochs"])
+
+    from data_pipelines.build_tfrecords import build_records
+    from data_pipelines.extract_features import extract
+    from mmvision.data.manifest import write_manifest
+    from mmvision.data.sources import folders
+
+    manifest = work / "manifest.parquet"
+    write_manifest(folders(world / "folders")[0], manifest)
+    kw = {"direct_running_mode": "multi_processing"}
+    beam_1 = timed(build_records, manifest, work / "rec1", image_size=32,
+                   num_shards=4, direct_num_workers=1, **kw)  # fmt: skip
+    beam_2 = timed(build_records, manifest, work / "rec2", image_size=32,
+                   num_shards=4, direct_num_workers=2, **kw)  # fmt: skip
+    feat_1 = timed(extract, str(manifest), str(work / "feat1"), "small_cnn", 32,
+                   direct_num_workers=1, **kw)  # fmt: skip
+    feat_2 = timed(extract, str(manifest), str(work / "feat2"), "small_cnn", 32,
+                   direct_num_workers=2, **kw)  # fmt: skip
+
+    ep = s["epochs"]
+    fig = {
+        "one_worker_eps": rows * ep / one["train_seconds"],
+        "two_worker_eps": rows * ep / two["train_seconds"],
+        "one_worker_val_acc": one["val"]["top1"],
+        "two_worker_val_acc": two["val"]["top1"],
+        "beam_1_s": beam_1, "beam_2_s": beam_2,
+        "beam_features_1_s": feat_1, "beam_features_2_s": feat_2,
+        "images": s["images"], "epochs": ep, "train_rows": rows,
+    }  # fmt: skip
+    gap = abs(fig["two_worker_val_acc"] - fig["one_worker_val_acc"])
+    print_table("scale-out on one 2-core machine", [
+        ("training examples/s: 1 worker / 2 workers",
+         f"{fig['one_worker_eps']:.0f} / {fig['two_worker_eps']:.0f}"),
+        ("val top-1: 1 worker / 2 workers (global batch 64)",
+         f"{fig['one_worker_val_acc']:.3f} / {fig['two_worker_val_acc']:.3f}"),
+        ("val top-1 gap (target <= 0.03)", f"{gap:.3f}"),
+        ("Beam TFRecord build s: 1 / 2 DirectRunner workers",
+         f"{beam_1:.1f} / {beam_2:.1f}"),
+        ("Beam RunInference features s: 1 / 2 workers", f"{feat_1:.1f} / {feat_2:.1f}"),
+    ])  # fmt: skip
+    write_results(args.out, fig)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
