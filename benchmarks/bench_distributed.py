@@ -64,7 +64,7 @@ def train(world, out, workers, batch, epochs) -> dict:
                "--data", str(world), "--out", str(out), "--strategy", "multiworker",
                "--set", "data.image_size=32", f"train.batch_size={batch}",
                f"train.epochs={epochs}", "train.verbose=0",
-               "train.patience=0"]  # fmt: skip
+               "train.early_stopping_patience=0"]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))  # fmt: skip
     for p in procs:
