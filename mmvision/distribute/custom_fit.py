@@ -119,7 +119,7 @@ def custom_fit(
     import keras
     import tensorflow as tf
 
-    from mmvision.training.strategy import num_workers
+    from mmvision.distribute.cluster import num_workers
 
     workers = num_workers(strategy)
     replicas = int(strategy.num_replicas_in_sync)

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmvision.distribute.cluster import is_chief, is_multiworker, num_workers
+
+__all__ = ["NAMES", "get", "is_chief", "is_multiworker", "num_workers"]
+
 NAMES = ("default", "mirrored", "multiworker")
 #: seconds a collective may wait for a peer before it fails (a dead worker).
 COLLECTIVE_TIMEOUT = 60.0
@@ -44,28 +48,3 @@ def get(strategy: Any = None) -> Any:
         )
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=opts)
     raise ValueError(f"unknown strategy {strategy!r}; valid: {list(NAMES)}")
-
-
-def is_multiworker(strategy: Any) -> bool:
-    import tensorflow as tf
-
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def num_workers(strategy: Any) -> int:
-    """Workers of ``strategy``'s cluster (1 when it has none)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return 1
-    spec = resolver.cluster_spec().as_dict()
-    return max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
-
-
-def is_chief(strategy: Any) -> bool:
-    """This process writes the run directory (always, outside a cluster)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not is_multiworker(strategy):
-        return True
-    spec = resolver.cluster_spec().as_dict()
-    t, i = resolver.task_type, resolver.task_id
-    return t == "chief" or (t == "worker" and i == 0 and "chief" not in spec)
