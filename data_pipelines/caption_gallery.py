@@ -1,0 +1,251 @@
+"""Manifest -> generated captions of every image, with Beam's ``RunInference``.
+
+The gallery of a retrieval index at any size: each image's bytes go through
+a captioner run's serving SavedModel (``mmvision export RUN``: JPEG/PNG bytes
+in, ``caption`` and ``score`` out; decoding, the tower and beam search all
+run in its graph). ``RunInference`` batches the images; the model handler
+is a small ``ModelHandler`` over ``tf.saved_model.load`` (Beam's stock
+TensorFlow handler loads Keras files only, and Keras 3 cannot load a
+SavedModel).
+
+- The Manifest is read by a Beam source (``ReadFromParquet`` /
+  ``ReadFromText`` on a file or file pattern).
+- Output: ``OUT/captions-SSSSS-of-NNNNN.jsonl`` (``{"id", "caption",
+  "score"}`` a line, sorted by id), each shard written under a temporary
+  name and renamed, and ``OUT/meta.json`` (model, counts, skipped by
+  reason). An unreadable or undecodable image is skipped and counted.
+  ``read_captions(OUT)`` gives ``{id: caption}`` (what
+  ``Retriever.build(..., captions=...)`` takes).
+
+Local run::
+
+    python data_pipelines/caption_gallery.py manifest.parquet OUT \
+        --export runs/cap/export --direct-num-workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mmvision.utils import write_json_atomic, write_text_atomic
+
+META = "meta.json"
+SKIPPED = "skipped"
+
+
+def _read_bytes(row: dict):
+    """Row -> ``(id, bytes)``, or ``(SKIPPED, reason)`` for a bad image."""
+    from mmvision.data import images
+
+    path = str(row.get("image_path") or "")
+    try:
+        data = images.read_bytes(path)
+    except (images.ImageDecodeError, OSError) as err:
+        yield (SKIPPED, getattr(err, "reason", "read_error"))
+        return
+    try:  # decodable by the graph's decoder? (it would fail the whole batch)
+        images.file_to_pixels(path, 8)
+    except images.ImageDecodeError as err:
+        yield (SKIPPED, err.reason)
+        return
+    yield (str(row["id"]), data)
+
+
+def _handler(export_dir: str) -> Any:
+    from apache_beam.ml.inference.base import (
+        KeyedModelHandler,
+        ModelHandler,
+        PredictionResult,
+    )
+
+    class SavedModelCaptioner(ModelHandler):
+        """Image bytes -> ``{"caption", "score"}`` with the exported signature."""
+
+        def __init__(self, path: str):
+            self.path = path
+
+        def load_model(self):
+            import tensorflow as tf
+
+            return tf.saved_model.load(self.path).signatures["serving_default"]
+
+        def run_inference(self, batch, model, inference_args=None):
+            import tensorflow as tf
+
+            out = model(image_bytes=tf.constant(list(batch), tf.string))
+            caps = [c.decode("utf-8") for c in out["caption"].numpy()]
+            scores = [float(s) for s in out["score"].numpy()]
+            return [
+                PredictionResult(b, {"caption": c, "score": s})
+                for b, c, s in zip(batch, caps, scores)
+            ]
+
+        def batch_elements_kwargs(self):
+            return {"min_batch_size": 1, "max_batch_size": 64}
+
+    return KeyedModelHandler(SavedModelCaptioner(export_dir))
+
+
+class _WriteShard:
+    def __init__(self, out: str, n: int):
+        self.out, self.n = out, int(n)
+
+    def __call__(self, item):
+        shard, rows = item
+        rows = sorted(rows)
+        text = "".join(
+            json.dumps({"id": i, "caption": r["caption"], "score": r["score"]},
+                       ensure_ascii=False) + "\n"
+            for i, r in rows
+        )  # fmt: skip
+        name = f"captions-{shard:05d}-of-{self.n:05d}.jsonl"
+        write_text_atomic(os.path.join(self.out, name), text)
+        yield len(rows)
+
+
+def _source(p, manifest: str):
+    import apache_beam as beam
+
+    if manifest.endswith(".parquet"):
+        return p | "ReadManifest" >> beam.io.ReadFromParquet(
+            manifest, columns=["id", "image_path"]
+        )
+    if manifest.endswith((".jsonl", ".json")):
+        return (
+            p
+            | "ReadManifest" >> beam.io.ReadFromText(manifest)
+            | "ParseJSON" >> beam.Map(json.loads)
+        )
+    raise ValueError(f"{manifest}: the manifest must be .parquet or .jsonl files")
+
+
+def caption_gallery(
+    manifest: str,
+    out: str,
+    export_dir: str,
+    num_shards: int = 4,
+    runner: str = "DirectRunner",
+    direct_num_workers: int = 2,
+    direct_running_mode: str = "multi_processing",
+    pipeline_args: Sequence[str] = (),
+) -> dict:
+    """Runs the pipeline; returns what ``OUT/meta.json`` holds.
+
+    Raises:
+        ValueError: no manifest file matches, or ``export_dir`` is not a
+            SavedModel (``mmvision export RUN`` writes one).
+    """
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from mmvision.utils import stable_hash
+
+    manifest = os.fspath(manifest)
+    if not glob.glob(manifest):
+        raise ValueError(f"no manifest file matches {manifest}")
+    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        raise ValueError(f"{export_dir}: no saved_model.pb (run 'mmvision export RUN')")
+    os.makedirs(out, exist_ok=True)
+    args = [f"--runner={runner}", *pipeline_args]
+    if runner == "DirectRunner":
+        args += [f"--direct_num_workers={int(direct_num_workers)}",
+                 f"--direct_running_mode={direct_running_mode}"]  # fmt: skip
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:  # worker processes import mmvision and this module
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
+    counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
+    n = int(num_shards)
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
+        rows = _source(p, manifest) | "Bytes" >> beam.FlatMap(_read_bytes)
+        good = rows | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
+        bad = rows | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
+        _ = (
+            good
+            | "Caption" >> RunInference(_handler(export_dir))
+            | "Result" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
+            | "Shard" >> beam.Map(lambda kv: (int(stable_hash(kv[0]), 16) % n, kv))
+            | "ByShard" >> beam.GroupByKey()
+            | "Write" >> beam.FlatMap(_WriteShard(out, n))
+            | "Sum" >> beam.CombineGlobally(sum)
+            | "WrittenJSON" >> beam.Map(lambda c: json.dumps({"written": c}))
+            | "Written" >> beam.io.WriteToText(counts + "-written", num_shards=1)
+        )
+        _ = (
+            bad
+            | "Reasons" >> beam.Map(lambda kv: (kv[1], 1))
+            | "CountReasons" >> beam.CombinePerKey(sum)
+            | "AllReasons" >> beam.combiners.ToList()
+            | "SkippedJSON" >> beam.Map(lambda kv: json.dumps({"skipped": kv}))
+            | "Skipped" >> beam.io.WriteToText(counts + "-skipped", num_shards=1)
+        )
+    notes: dict[str, Any] = {}
+    for f in glob.glob(counts + "-*"):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    notes.update(json.loads(line))
+        os.remove(f)
+    meta = {
+        "export": os.path.abspath(export_dir), "num_shards": n,
+        "written": int(notes.get("written", 0)),
+        "skipped": dict(notes.get("skipped", [])),
+    }  # fmt: skip
+    write_json_atomic(os.path.join(out, META), meta)
+    return meta
+
+
+def read_captions(out: str | os.PathLike) -> dict[str, str]:
+    """``{id: caption}`` of every shard in ``out``."""
+    caps: dict[str, str] = {}
+    for f in sorted(glob.glob(os.path.join(os.fspath(out), "captions-*.jsonl"))):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    caps[row["id"]] = row["caption"]
+    return caps
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``caption_gallery.py MANIFEST OUT --export DIR [options] [-- beam args]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    ap = argparse.ArgumentParser(
+        prog="caption_gallery.py",
+        description="Manifest -> generated captions with Beam RunInference.",
+    )
+    ap.add_argument("manifest", help=".parquet or .jsonl file (or file pattern)")
+    ap.add_argument("out_dir")
+    ap.add_argument("--export", required=True, help="a captioner's SavedModel")
+    ap.add_argument("--num-shards", type=int, default=4)
+    ap.add_argument("--runner", default="DirectRunner")
+    ap.add_argument("--direct-num-workers", type=int, default=2)
+    ap.add_argument(
+        "--direct-running-mode",
+        default="multi_processing",
+        choices=("multi_processing", "multi_threading", "in_memory"),
+    )
+    a = ap.parse_args(argv)
+    meta = caption_gallery(
+        a.manifest, a.out_dir, a.export, a.num_shards, a.runner,
+        a.direct_num_workers, a.direct_running_mode, beam_args,
+    )  # fmt: skip
+    print(f"{meta['written']} captions, skipped {meta['skipped']} -> {a.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
