@@ -37,7 +37,6 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -323,15 +322,9 @@ def _read_rows(p, df, source):
     if source is None:
         rows = [_row_dict(r) for r in df.to_dict("records")]
         return p | "Rows" >> beam.Create(rows, reshuffle=True)
-    if source.endswith(".parquet"):
-        rows = p | "ReadManifest" >> beam.io.ReadFromParquet(source)
-    else:
-        rows = (
-            p
-            | "ReadManifest" >> beam.io.ReadFromText(source)
-            | "ParseJSON" >> beam.Map(json.loads)
-        )
-    return rows | "Spread" >> beam.Reshuffle()
+    from data_pipelines import _beam
+
+    return _beam.read_rows(p, source) | "Spread" >> beam.Reshuffle()
 
 
 def _run_beam(
@@ -340,21 +333,12 @@ def _run_beam(
     source=None,
 ):  # fmt: skip
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
-    args = [f"--runner={runner}", *pipeline_args]
-    if runner == "DirectRunner":
-        args += [
-            f"--direct_num_workers={int(direct_num_workers)}",
-            f"--direct_running_mode={direct_running_mode}",
-        ]
-    # Worker processes must import mmvision and this module.
-    root = str(Path(__file__).resolve().parent.parent)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
+    from data_pipelines import _beam
+
+    opts = _beam.options(runner, direct_num_workers, direct_running_mode, pipeline_args)
     process = _ProcessRow(plan, done, size, crop, quality, min_side, apply_exif)
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
+    with beam.Pipeline(options=opts) as p:
         items = _read_rows(p, df, source) | "Process" >> beam.FlatMap(process)
         seeds = p | "Shards" >> beam.Create([(s, ("seed",)) for s in pending])
         _ = (
@@ -367,11 +351,9 @@ def _run_beam(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``build_tfrecords.py MANIFEST OUT [options] [-- beam args]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    beam_args: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    from data_pipelines import _beam
+
+    argv, beam_args = _beam.split_argv(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="mmvision data build-records",
         description="Manifest -> validated, resized, JPEG-encoded TFRecord shards "
@@ -387,13 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quality", type=int, default=95)
     ap.add_argument("--min-side", type=int, default=1)
     ap.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation")
-    ap.add_argument("--runner", default="DirectRunner")
-    ap.add_argument("--direct-num-workers", type=int, default=2)
-    ap.add_argument(
-        "--direct-running-mode",
-        default="multi_processing",
-        choices=("multi_processing", "multi_threading", "in_memory"),
-    )
+    _beam.add_runner_args(ap)
     ap.add_argument("--force", action="store_true")
     a = ap.parse_args(argv)
     size = a.image_size[0] if len(a.image_size) == 1 else tuple(a.image_size[:2])

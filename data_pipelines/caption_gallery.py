@@ -32,7 +32,6 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from mmvision.utils import write_json_atomic, write_text_atomic
@@ -111,22 +110,6 @@ class _WriteShard:
         yield len(rows)
 
 
-def _source(p, manifest: str):
-    import apache_beam as beam
-
-    if manifest.endswith(".parquet"):
-        return p | "ReadManifest" >> beam.io.ReadFromParquet(
-            manifest, columns=["id", "image_path"]
-        )
-    if manifest.endswith((".jsonl", ".json")):
-        return (
-            p
-            | "ReadManifest" >> beam.io.ReadFromText(manifest)
-            | "ParseJSON" >> beam.Map(json.loads)
-        )
-    raise ValueError(f"{manifest}: the manifest must be .parquet or .jsonl files")
-
-
 def caption_gallery(
     manifest: str,
     out: str,
@@ -145,9 +128,8 @@ def caption_gallery(
     """
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions
 
-    from mmvision.utils import stable_hash
+    from data_pipelines import _beam
 
     manifest = os.fspath(manifest)
     if not glob.glob(manifest):
@@ -155,50 +137,27 @@ def caption_gallery(
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         raise ValueError(f"{export_dir}: no saved_model.pb (run 'mmvision export RUN')")
     os.makedirs(out, exist_ok=True)
-    args = [f"--runner={runner}", *pipeline_args]
-    if runner == "DirectRunner":
-        args += [f"--direct_num_workers={int(direct_num_workers)}",
-                 f"--direct_running_mode={direct_running_mode}"]  # fmt: skip
-    root = str(Path(__file__).resolve().parent.parent)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:  # worker processes import mmvision and this module
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
+    opts = _beam.options(runner, direct_num_workers, direct_running_mode, pipeline_args)
     counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
     n = int(num_shards)
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
-        rows = _source(p, manifest) | "Bytes" >> beam.FlatMap(_read_bytes)
-        good = rows | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
-        bad = rows | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
-        _ = (
+    with beam.Pipeline(options=opts) as p:
+        rows = _beam.read_rows(p, manifest, ["id", "image_path"])
+        data = rows | "Bytes" >> beam.FlatMap(_read_bytes)
+        good = data | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
+        bad = data | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
+        written = (
             good
             | "Caption" >> RunInference(_handler(export_dir))
             | "Result" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
-            | "Shard" >> beam.Map(lambda kv: (int(stable_hash(kv[0]), 16) % n, kv))
+            | "Shard" >> beam.Map(lambda kv: (_beam.shard_of(kv[0], n), kv))
             | "ByShard" >> beam.GroupByKey()
             | "Write" >> beam.FlatMap(_WriteShard(out, n))
-            | "Sum" >> beam.CombineGlobally(sum)
-            | "WrittenJSON" >> beam.Map(lambda c: json.dumps({"written": c}))
-            | "Written" >> beam.io.WriteToText(counts + "-written", num_shards=1)
         )
-        _ = (
-            bad
-            | "Reasons" >> beam.Map(lambda kv: (kv[1], 1))
-            | "CountReasons" >> beam.CombinePerKey(sum)
-            | "AllReasons" >> beam.combiners.ToList()
-            | "SkippedJSON" >> beam.Map(lambda kv: json.dumps({"skipped": kv}))
-            | "Skipped" >> beam.io.WriteToText(counts + "-skipped", num_shards=1)
-        )
-    notes: dict[str, Any] = {}
-    for f in glob.glob(counts + "-*"):
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    notes.update(json.loads(line))
-        os.remove(f)
+        _beam.write_counts(written, bad, counts)
+    n_written, skipped = _beam.read_counts(counts)
     meta = {
         "export": os.path.abspath(export_dir), "num_shards": n,
-        "written": int(notes.get("written", 0)),
-        "skipped": dict(notes.get("skipped", [])),
+        "written": n_written, "skipped": skipped,
     }  # fmt: skip
     write_json_atomic(os.path.join(out, META), meta)
     return meta
@@ -218,11 +177,9 @@ def read_captions(out: str | os.PathLike) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``caption_gallery.py MANIFEST OUT --export DIR [options] [-- beam args]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    beam_args: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    from data_pipelines import _beam
+
+    argv, beam_args = _beam.split_argv(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="caption_gallery.py",
         description="Manifest -> generated captions with Beam RunInference.",
@@ -231,13 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("out_dir")
     ap.add_argument("--export", required=True, help="a captioner's SavedModel")
     ap.add_argument("--num-shards", type=int, default=4)
-    ap.add_argument("--runner", default="DirectRunner")
-    ap.add_argument("--direct-num-workers", type=int, default=2)
-    ap.add_argument(
-        "--direct-running-mode",
-        default="multi_processing",
-        choices=("multi_processing", "multi_threading", "in_memory"),
-    )
+    _beam.add_runner_args(ap)
     a = ap.parse_args(argv)
     meta = caption_gallery(
         a.manifest, a.out_dir, a.export, a.num_shards, a.runner,

@@ -32,12 +32,10 @@ from __future__ import annotations
 import argparse
 import glob
 import io
-import json
 import os
 import sys
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,22 +122,6 @@ class _WriteShard:
         yield shard, len(pairs)
 
 
-def _source(p, manifest: str):
-    import apache_beam as beam
-
-    if manifest.endswith(".parquet"):
-        return p | "ReadManifest" >> beam.io.ReadFromParquet(
-            manifest, columns=["id", "image_path"]
-        )
-    if manifest.endswith((".jsonl", ".json")):
-        return (
-            p
-            | "ReadManifest" >> beam.io.ReadFromText(manifest)
-            | "ParseJSON" >> beam.Map(json.loads)
-        )
-    raise ValueError(f"{manifest}: the manifest must be .parquet or .jsonl files")
-
-
 def extract(
     manifest: str,
     out: str,
@@ -158,67 +140,39 @@ def extract(
     """
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from data_pipelines import _beam
 
     manifest = os.fspath(manifest)
     if not glob.glob(manifest):
         raise ValueError(f"no manifest file matches {manifest}")
     os.makedirs(out, exist_ok=True)
     model_path, size = save_model_file(source, image_size, out)
-    args = [f"--runner={runner}", *pipeline_args]
-    if runner == "DirectRunner":
-        args += [f"--direct_num_workers={int(direct_num_workers)}",
-                 f"--direct_running_mode={direct_running_mode}"]  # fmt: skip
-    root = str(Path(__file__).resolve().parent.parent)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:  # worker processes import mmvision and this module
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *[p for p in paths if p]])
+    opts = _beam.options(runner, direct_num_workers, direct_running_mode, pipeline_args)
     counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
     n = int(num_shards)
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
-        decoded = _source(p, manifest) | "Decode" >> beam.FlatMap(_Decode(size))
+    with beam.Pipeline(options=opts) as p:
+        rows = _beam.read_rows(p, manifest, ["id", "image_path"])
+        decoded = rows | "Decode" >> beam.FlatMap(_Decode(size))
         good = decoded | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
         bad = decoded | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
-        _ = (
+        written = (
             good
             | "Infer" >> RunInference(_handler(model_path))
             | "Pairs" >> beam.Map(_to_pair)
-            | "Shard" >> beam.Map(lambda kv: (_shard_of(kv[0], n), kv))
+            | "Shard" >> beam.Map(lambda kv: (_beam.shard_of(kv[0], n), kv))
             | "ByShard" >> beam.GroupByKey()
             | "Write" >> beam.FlatMap(_WriteShard(out, n))
             | "Counts" >> beam.Map(lambda sc: sc[1])
-            | "Sum" >> beam.CombineGlobally(sum)
-            | "WrittenJSON" >> beam.Map(lambda c: json.dumps({"written": c}))
-            | "Written" >> beam.io.WriteToText(counts + "-written", num_shards=1)
         )
-        _ = (
-            bad
-            | "Reasons" >> beam.Map(lambda kv: (kv[1], 1))
-            | "CountReasons" >> beam.CombinePerKey(sum)
-            | "AllReasons" >> beam.combiners.ToList()
-            | "SkippedJSON" >> beam.Map(lambda kv: json.dumps({"skipped": kv}))
-            | "Skipped" >> beam.io.WriteToText(counts + "-skipped", num_shards=1)
-        )
-    notes: dict[str, Any] = {}
-    for f in glob.glob(counts + "-*"):
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    notes.update(json.loads(line))
-        os.remove(f)
+        _beam.write_counts(written, bad, counts)
+    n_written, skipped = _beam.read_counts(counts)
     meta = {
         "source": source, "image_size": size, "num_shards": n,
-        "written": int(notes.get("written", 0)),
-        "skipped": dict(notes.get("skipped", [])), "model": "model.keras",
+        "written": n_written, "skipped": skipped, "model": "model.keras",
     }  # fmt: skip
     write_json_atomic(os.path.join(out, META), meta)
     return meta
-
-
-def _shard_of(key: str, n: int) -> int:
-    from mmvision.utils import stable_hash
-
-    return int(stable_hash(key), 16) % n
 
 
 def read_features(out: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -232,11 +186,9 @@ def read_features(out: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``extract_features.py MANIFEST OUT --source S [options] [-- beam args]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    beam_args: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    from data_pipelines import _beam
+
+    argv, beam_args = _beam.split_argv(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="extract_features.py",
         description="Manifest -> image features with Beam RunInference.",
@@ -246,13 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--source", required=True, help="run directory or tower name")
     ap.add_argument("--image-size", type=int, help="needed for a tower name")
     ap.add_argument("--num-shards", type=int, default=4)
-    ap.add_argument("--runner", default="DirectRunner")
-    ap.add_argument("--direct-num-workers", type=int, default=2)
-    ap.add_argument(
-        "--direct-running-mode",
-        default="multi_processing",
-        choices=("multi_processing", "multi_threading", "in_memory"),
-    )
+    _beam.add_runner_args(ap)
     a = ap.parse_args(argv)
     meta = extract(
         a.manifest, a.out_dir, a.source, a.image_size, a.num_shards, a.runner,
