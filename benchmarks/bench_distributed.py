@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,25 +40,14 @@ _MAIN = "import sys; from mmvision.cli import main; sys.exit(main(sys.argv[1:]))
 MMVISION = [sys.executable, "-c", _MAIN]
 
 
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def train(world, out, workers, batch, epochs) -> dict:
     """Trains with ``workers`` processes; returns the chief's metrics."""
-    addrs = [f"localhost:{p}" for p in _ports(workers)]
+    from mmvision.distribute.tf_config import local_cluster
+
     procs = []
-    for i in range(workers):
+    for tf_config in local_cluster(workers):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
-        )
+        env["TF_CONFIG"] = tf_config
         cmd = [*MMVISION, "train", "classifier", "--preset", "demo_image",
                "--data", str(world), "--out", str(out), "--strategy", "multiworker",
                "--set", "data.image_size=32", f"train.batch_size={batch}",

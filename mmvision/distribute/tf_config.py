@@ -109,3 +109,24 @@ def read(value: str | None = None) -> ClusterSpec | None:
     if spec.num_workers < 1:
         _fail("the cluster has no chief or worker task")
     return spec
+
+
+def local_cluster(n: int) -> list[str]:
+    """``TF_CONFIG`` values for ``n`` workers on this machine (free loopback
+    ports), one per worker process, index 0 first (the chief)."""
+    import socket
+
+    socks = [socket.socket() for _ in range(int(n))]
+    try:
+        for s in socks:
+            s.bind(("localhost", 0))
+        addrs = [f"localhost:{s.getsockname()[1]}" for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+    return [
+        json.dumps(
+            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
+        )
+        for i in range(int(n))
+    ]

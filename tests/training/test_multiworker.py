@@ -4,7 +4,6 @@ loads and predicts, and both workers end with identical weights."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,31 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmvision.distribute.tf_config import read
+from mmvision.distribute.tf_config import local_cluster, read
 from mmvision.training import run_dir
 from mmvision.training import strategy as strategy_lib
 
 WORKER = Path(__file__).with_name("multiworker_worker.py")
 
 
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _cluster(task, preset, world, out, tmp, epochs=2, resume=False, timeout=600):
-    addrs = [f"localhost:{p}" for p in _ports(2)]
     procs, weights = [], []
-    for i in range(2):
+    for i, tf_config in enumerate(local_cluster(2)):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
-        )
+        env["TF_CONFIG"] = tf_config
         w = tmp / f"weights_{i}.npz"
         weights.append(w)
         cmd = [sys.executable, str(WORKER), task, preset, str(world), str(out),
@@ -114,6 +100,9 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
     ok = read('{"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, '
               '"task": {"type": "worker", "index": 0}}')  # fmt: skip
     assert ok.num_workers == 2 and not ok.is_chief
+    specs = [read(c) for c in local_cluster(3)]
+    assert [s.index for s in specs] == [0, 1, 2] and specs[0].is_chief
+    assert len(set(specs[0].cluster["worker"])) == 3
 
 
 def _state_epoch(run) -> int:
@@ -131,13 +120,10 @@ def test_a_killed_worker_stops_the_other_and_both_resume(demo_world, tmp_path):
     import time
 
     out = tmp_path / "run"
-    addrs = [f"localhost:{p}" for p in _ports(2)]
     procs = []
-    for i in range(2):
+    for i, tf_config in enumerate(local_cluster(2)):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}}
-        )
+        env["TF_CONFIG"] = tf_config
         w = str(tmp_path / f"w{i}.npz")
         cmd = [sys.executable, str(WORKER), "embedder", "demo_embedder_smoke",
                str(demo_world), str(out), w, "500"]  # fmt: skip
