@@ -26,7 +26,8 @@ with ``data.held_out`` set, on a stratified split of the 40 seen classes.
 - **engine_vs_fit_throughput**: training examples/s of the main embedder
   through the engine (its callbacks, CSV log and checkpoints included) over
   a bare ``model.fit`` of the same model on the same datasets (median of
-  the epochs after the first, epoch end to epoch end; target >= 0.95).
+  the epochs after the first, epoch end to epoch end; two alternating
+  rounds, the best of each side; target >= 0.95).
 
 ``--quick`` (a few minutes; checks the script end to end, its figures mean
 little): 960 images, 2 epochs each, results to a temporary file unless
@@ -180,29 +181,44 @@ class EpochClock:
         return _Clock()
 
 
-def throughput(world, out, epochs) -> dict:
-    """Examples/s of the main embedder: engine vs bare ``model.fit``."""
+def _engine_eps(world, out, cfg, per_batch, steps) -> float:
+    clock = EpochClock()
+    shutil.rmtree(out, ignore_errors=True)
+    fit_task("embedder", cfg, world, out, callbacks=[clock])
+    return steps * per_batch / float(np.median(np.diff(clock.ends)[1:]))
+
+
+def _fit_eps(task, cfg, data, per_batch, steps) -> float:
+    train_ds, val_ds = task.datasets(cfg, data)
+    model = task.build_model(cfg, data)
+    task.compile(model, cfg, steps)
+    clock = EpochClock()
+    model.fit(train_ds, validation_data=val_ds, epochs=int(cfg.train.epochs),
+              verbose=0, callbacks=[clock], shuffle=False)  # fmt: skip
+    return steps * per_batch / float(np.median(np.diff(clock.ends)[1:]))
+
+
+def throughput(world, out, epochs, rounds=2) -> dict:
+    """Examples/s of the main embedder: engine vs bare ``model.fit``.
+
+    The two alternate (engine, fit, engine, fit, ...) and each side keeps
+    its best round: on this noisy machine a single pair of runs swung the
+    ratio between 0.77 and 1.29 (the first run in a process is slower).
+    The first epoch of every run (tracing) is left out.
+    """
     from mmvision.tasks.embedder import EmbedderTask
 
     cfg = _cfg(MAIN, epochs)
-    per_batch = int(cfg.train.p) * int(cfg.train.k)
-    clock = EpochClock()
-    fit_task("embedder", cfg, world, out / "speed_engine", callbacks=[clock])
     task = EmbedderTask()
     data = task.load_data(cfg, world)
-    train_ds, val_ds = task.datasets(cfg, data)
-    steps = task.steps_per_epoch(cfg, data, train_ds)
-    model = task.build_model(cfg, data)
-    task.compile(model, cfg, steps)
-    bare = EpochClock()
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
-              callbacks=[bare], shuffle=False)  # fmt: skip
-    eps = {}
-    for name, c in (("engine", clock), ("fit", bare)):
-        secs = np.diff(c.ends)[1:]  # the first epoch traces
-        eps[name] = steps * per_batch / float(np.median(secs))
-    return {"engine_eps": eps["engine"], "fit_eps": eps["fit"],
-            "engine_vs_fit_throughput": eps["engine"] / eps["fit"]}  # fmt: skip
+    steps = task.steps_per_epoch(cfg, data, None)
+    per_batch = int(cfg.train.p) * int(cfg.train.k)
+    engine, bare = [], []
+    for r in range(int(rounds)):
+        engine.append(_engine_eps(world, out / f"speed_{r}", cfg, per_batch, steps))
+        bare.append(_fit_eps(task, cfg, data, per_batch, steps))
+    return {"engine_eps": max(engine), "fit_eps": max(bare),
+            "engine_vs_fit_throughput": max(engine) / max(bare)}  # fmt: skip
 
 
 def main(argv=None) -> int:

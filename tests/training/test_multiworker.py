@@ -59,7 +59,11 @@ def _dummy_inputs(model, n=2):
 
 @pytest.mark.parametrize(
     "task,preset",
-    [("classifier", "demo_classifier_smoke"), ("embedder", "demo_embedder_smoke")],
+    [
+        ("classifier", "demo_classifier_smoke"),
+        ("embedder", "demo_embedder_smoke"),
+        pytest.param("captioner", "demo_captioner_smoke", marks=pytest.mark.large),
+    ],
 )
 def test_two_workers_train_one_run(task, preset, demo_world, tmp_path):
     out = tmp_path / "run"
