@@ -225,6 +225,11 @@ def main(argv=None) -> int:
     p = parser("bench_metric_learning", __doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="a few minutes, 960 images")
     p.add_argument("--work", help="work directory (default: a temporary one, removed)")
+    p.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="measure engine_vs_fit_throughput only and merge it into --out",
+    )
     args = p.parse_args(argv)
     if args.quick and "--out" not in " ".join(sys.argv):
         args.out = quick_json("bench_metric_learning")
@@ -234,6 +239,14 @@ def main(argv=None) -> int:
     if not (world / "world.json").exists():
         shapes.generate(world, n_images=s["images"], size=64, seed=0)
     runs = work / "runs"
+    if args.speed_only:
+        import json
+
+        speed = throughput(world, work / "speed", s["speed_epochs"])
+        old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        print_table("engine vs bare fit", [(k, f"{v:.3f}") for k, v in speed.items()])
+        write_results(args.out, old | speed)
+        return 0
     if runs.exists():
         shutil.rmtree(runs)
     t0 = time.perf_counter()
