@@ -48,11 +48,12 @@ def train(world, out, workers, batch, epochs) -> dict:
     for tf_config in local_cluster(workers):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
         env["TF_CONFIG"] = tf_config
+        sets = ["data.image_size=32", f"train.batch_size={batch}",
+                f"train.epochs={epochs}", "train.verbose=0",
+                "train.early_stopping_patience=0"]  # fmt: skip
         cmd = [*MMVISION, "train", "classifier", "--preset", "demo_image",
                "--data", str(world), "--out", str(out), "--strategy", "multiworker",
-               "--set", "data.image_size=32", f"train.batch_size={batch}",
-               f"train.epochs={epochs}", "train.verbose=0",
-               "train.early_stopping_patience=0"]  # fmt: skip
+               *[a for kv in sets for a in ("--set", kv)]]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))  # fmt: skip
     for p in procs:
