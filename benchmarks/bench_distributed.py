@@ -35,7 +35,7 @@ from pathlib import Path
 from _common import ROOT, parser, print_table, write_results
 
 QUICK = {"images": 960, "epochs": 2}
-FULL = {"images": 4800, "epochs": 8}
+FULL = {"images": 4800, "epochs": 20}
 _MAIN = "import sys; from mmvision.cli import main; sys.exit(main(sys.argv[1:]))"
 MMVISION = [sys.executable, "-c", _MAIN]
 
@@ -121,8 +121,8 @@ def main(argv=None) -> int:
     fig = {
         "one_worker_eps": rows * ep / one["train_seconds"],
         "two_worker_eps": rows * ep / two["train_seconds"],
-        "one_worker_val_acc": one["val"]["top1"],
-        "two_worker_val_acc": two["val"]["top1"],
+        "one_worker_val_acc": one["val_top1"],
+        "two_worker_val_acc": two["val_top1"],
         "beam_1_s": beam_1, "beam_2_s": beam_2,
         "beam_features_1_s": feat_1, "beam_features_2_s": feat_2,
         "images": s["images"], "epochs": ep, "train_rows": rows,
