@@ -85,13 +85,10 @@ def train(label, world, out, preset, epochs, *overrides):
 
 
 def _embeddings(run, df, size):
-    import keras
-
-    import mmvision.layers  # noqa: F401
-    import mmvision.losses  # noqa: F401
     from mmvision.tasks.embedder_eval import embed_split
+    from mmvision.training import run_dir
 
-    model = keras.saving.load_model(Path(run) / "model.keras", compile=False)
+    model = run_dir.load_model(Path(run) / run_dir.MODEL)
     return embed_split(model, df, size, 128)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 RUNNING_MODES = ("multi_processing", "multi_threading", "in_memory")
+SKIPPED = "skipped"  # key of a row a pipeline could not use: (SKIPPED, reason)
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -60,12 +61,10 @@ def read_rows(p: Any, manifest: str, columns: Sequence[str] | None = None) -> An
     pattern, read by the workers (``ReadFromParquet`` / ``ReadFromText``).
 
     Raises:
-        ValueError: no file matches, or another extension.
+        ValueError: another extension.
     """
     import apache_beam as beam
 
-    if not glob.glob(manifest):
-        raise ValueError(f"no manifest file matches {manifest}")
     if manifest.endswith(".parquet"):
         cols = list(columns) if columns else None
         return p | "ReadManifest" >> beam.io.ReadFromParquet(manifest, columns=cols)
@@ -76,6 +75,50 @@ def read_rows(p: Any, manifest: str, columns: Sequence[str] | None = None) -> An
             | "ParseJSON" >> beam.Map(json.loads)
         )
     raise ValueError(f"{manifest}: the manifest must be .parquet or .jsonl files")
+
+
+def check_manifest(manifest: str) -> str:
+    """``manifest`` when at least one file matches it.
+
+    Raises:
+        ValueError: no file matches.
+    """
+    if not glob.glob(manifest):
+        raise ValueError(f"no manifest file matches {manifest}")
+    return manifest
+
+
+def run_inference(
+    opts: Any, manifest: str, prepare: Any, handler: Any, result: Any, write: Any,
+    num_shards: int, counts: str,
+) -> tuple[int, dict[str, int]]:  # fmt: skip
+    """The keyed ``RunInference`` pipeline of ``extract_features`` and
+    ``caption_gallery``; returns ``(written, {reason: skipped})``.
+
+    Manifest rows (``id``, ``image_path``) -> ``prepare(row)`` yields
+    ``(id, model input)`` or ``(SKIPPED, reason)`` -> ``RunInference(handler)``
+    -> ``result((id, PredictionResult))`` -> grouped by ``shard_of(id)`` ->
+    ``write((shard, [(id, value), ...]))`` yields the rows it wrote.
+    """
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+
+    n = int(num_shards)
+    with beam.Pipeline(options=opts) as p:
+        rows = read_rows(p, manifest, ["id", "image_path"])
+        data = rows | "Prepare" >> beam.FlatMap(prepare)
+        good = data | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
+        bad = data | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
+        written = (
+            good
+            | "Infer" >> RunInference(handler)
+            | "Result" >> beam.Map(result)
+            | "Shard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv))
+            | "ByShard" >> beam.GroupByKey()
+            | "Write" >> beam.FlatMap(write)
+        )
+        write_counts(written, bad, counts)
+    return read_counts(counts)
 
 
 def shard_of(key: str, n: int) -> int:

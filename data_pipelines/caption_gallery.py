@@ -34,10 +34,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from data_pipelines._beam import SKIPPED
 from mmvision.utils import write_json_atomic, write_text_atomic
 
 META = "meta.json"
-SKIPPED = "skipped"
 
 
 def _read_bytes(row: dict):
@@ -93,6 +93,10 @@ def _handler(export_dir: str) -> Any:
     return KeyedModelHandler(SavedModelCaptioner(export_dir))
 
 
+def _result(kv) -> tuple[str, dict]:
+    return kv[0], kv[1].inference
+
+
 class _WriteShard:
     def __init__(self, out: str, n: int):
         self.out, self.n = out, int(n)
@@ -126,35 +130,18 @@ def caption_gallery(
         ValueError: no manifest file matches, or ``export_dir`` is not a
             SavedModel (``mmvision export RUN`` writes one).
     """
-    import apache_beam as beam
-    from apache_beam.ml.inference.base import RunInference
-
     from data_pipelines import _beam
 
-    manifest = os.fspath(manifest)
-    if not glob.glob(manifest):
-        raise ValueError(f"no manifest file matches {manifest}")
+    manifest = _beam.check_manifest(os.fspath(manifest))
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         raise ValueError(f"{export_dir}: no saved_model.pb (run 'mmvision export RUN')")
     os.makedirs(out, exist_ok=True)
     opts = _beam.options(runner, direct_num_workers, direct_running_mode, pipeline_args)
-    counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
     n = int(num_shards)
-    with beam.Pipeline(options=opts) as p:
-        rows = _beam.read_rows(p, manifest, ["id", "image_path"])
-        data = rows | "Bytes" >> beam.FlatMap(_read_bytes)
-        good = data | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
-        bad = data | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
-        written = (
-            good
-            | "Caption" >> RunInference(_handler(export_dir))
-            | "Result" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
-            | "Shard" >> beam.Map(lambda kv: (_beam.shard_of(kv[0], n), kv))
-            | "ByShard" >> beam.GroupByKey()
-            | "Write" >> beam.FlatMap(_WriteShard(out, n))
-        )
-        _beam.write_counts(written, bad, counts)
-    n_written, skipped = _beam.read_counts(counts)
+    n_written, skipped = _beam.run_inference(
+        opts, manifest, _read_bytes, _handler(export_dir), _result,
+        _WriteShard(out, n), n, os.path.join(out, f".counts-{uuid.uuid4().hex}"),
+    )  # fmt: skip
     meta = {
         "export": os.path.abspath(export_dir), "num_shards": n,
         "written": n_written, "skipped": skipped,

@@ -40,22 +40,18 @@ from typing import Any
 
 import numpy as np
 
+from data_pipelines._beam import SKIPPED
 from mmvision.utils import write_bytes_atomic, write_json_atomic
 
 META = "meta.json"
-SKIPPED = "skipped"
 
 
 def save_model_file(source: str, image_size: int | None, out: str) -> tuple[str, int]:
     """Writes the feature model of ``source`` as ``OUT/model.keras`` (what
     the workers load) and returns ``(path, image_size)``."""
-    from mmvision.inference.features import load_feature_source
-    from mmvision.inference.towers import embedding_from_run, run_task
+    from mmvision.inference.features import load_vector_source
 
-    if os.path.isdir(source) and run_task(source) == "embedder":
-        model, size, _ = embedding_from_run(source, image_size)
-    else:
-        model, size, _ = load_feature_source(source, image_size=image_size)
+    model, size, _ = load_vector_source(source, image_size)
     path = os.path.join(out, "model.keras")
     model.save(path)
     return path, int(size)
@@ -119,7 +115,7 @@ class _WriteShard:
         np.savez(buf, ids=ids.astype(str), features=feats)
         name = f"features-{shard:05d}-of-{self.n:05d}.npz"
         write_bytes_atomic(os.path.join(self.out, name), buf.getvalue())
-        yield shard, len(pairs)
+        yield len(pairs)
 
 
 def extract(
@@ -138,35 +134,17 @@ def extract(
     Raises:
         ValueError: no file matches ``manifest``, or another extension.
     """
-    import apache_beam as beam
-    from apache_beam.ml.inference.base import RunInference
-
     from data_pipelines import _beam
 
-    manifest = os.fspath(manifest)
-    if not glob.glob(manifest):
-        raise ValueError(f"no manifest file matches {manifest}")
+    manifest = _beam.check_manifest(os.fspath(manifest))
     os.makedirs(out, exist_ok=True)
     model_path, size = save_model_file(source, image_size, out)
     opts = _beam.options(runner, direct_num_workers, direct_running_mode, pipeline_args)
-    counts = os.path.join(out, f".counts-{uuid.uuid4().hex}")
     n = int(num_shards)
-    with beam.Pipeline(options=opts) as p:
-        rows = _beam.read_rows(p, manifest, ["id", "image_path"])
-        decoded = rows | "Decode" >> beam.FlatMap(_Decode(size))
-        good = decoded | "Good" >> beam.Filter(lambda kv: kv[0] != SKIPPED)
-        bad = decoded | "Bad" >> beam.Filter(lambda kv: kv[0] == SKIPPED)
-        written = (
-            good
-            | "Infer" >> RunInference(_handler(model_path))
-            | "Pairs" >> beam.Map(_to_pair)
-            | "Shard" >> beam.Map(lambda kv: (_beam.shard_of(kv[0], n), kv))
-            | "ByShard" >> beam.GroupByKey()
-            | "Write" >> beam.FlatMap(_WriteShard(out, n))
-            | "Counts" >> beam.Map(lambda sc: sc[1])
-        )
-        _beam.write_counts(written, bad, counts)
-    n_written, skipped = _beam.read_counts(counts)
+    n_written, skipped = _beam.run_inference(
+        opts, manifest, _Decode(size), _handler(model_path), _to_pair,
+        _WriteShard(out, n), n, os.path.join(out, f".counts-{uuid.uuid4().hex}"),
+    )  # fmt: skip
     meta = {
         "source": source, "image_size": size, "num_shards": n,
         "written": n_written, "skipped": skipped, "model": "model.keras",

@@ -42,10 +42,6 @@ import time
 from typing import Any
 
 
-def _logs(values: dict) -> dict:
-    return {k: float(v) for k, v in values.items()}
-
-
 class PeerLostError(RuntimeError):
     """A collective failed: another worker died or cannot be reached."""
 
@@ -66,27 +62,6 @@ def _peer_errors():
         tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
         tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError,
     )  # fmt: skip
-
-
-def _call(fn, arg, epoch: int, step: int):
-    try:
-        return fn(arg) if arg is not None else fn()
-    except _peer_errors() as err:
-        raise _lost(err, epoch, step) from err
-
-
-def _guarded(dist, epoch: int):
-    it = iter(dist)
-    step = 0
-    while True:
-        try:
-            batch = next(it)
-        except StopIteration:
-            return
-        except _peer_errors() as err:
-            raise _lost(err, epoch, step) from err
-        yield batch
-        step += 1
 
 
 def custom_fit(
@@ -174,14 +149,17 @@ def custom_fit(
     for epoch in range(int(initial_epoch), int(epochs)):
         cbs.on_epoch_begin(epoch)
         t0, total, n = time.perf_counter(), 0.0, 0
-        for step, batch in enumerate(_guarded(dist, epoch)):
-            cbs.on_train_batch_begin(step)
-            loss = float(_call(train_step, batch, epoch, step))
-            total, n = total + loss, n + 1
-            cbs.on_train_batch_end(step, {"loss": loss})
+        try:  # every collective of the epoch: reading, stepping, syncing
+            for batch in dist:
+                cbs.on_train_batch_begin(n)
+                loss = float(train_step(batch))
+                cbs.on_train_batch_end(n, {"loss": loss})
+                total, n = total + loss, n + 1
+            if state:
+                sync_state()
+        except _peer_errors() as err:
+            raise _lost(err, epoch, n) from err
         logs = {"loss": total / max(n, 1)}
-        if state:
-            _call(sync_state, None, epoch, n)
         if val_ds is not None:
             vt = vn = 0.0
             for x, y in val_ds:
@@ -190,7 +168,7 @@ def custom_fit(
             logs["val_loss"] = vt / max(vn, 1.0)
         cbs.on_epoch_end(epoch, logs)
         if verbose:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in _logs(logs).items())
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
             print(f"epoch {epoch + 1}/{epochs}: {shown} "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
         if model.stop_training:

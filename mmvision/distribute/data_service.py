@@ -49,6 +49,17 @@ def check_address(address: str) -> str:
     return a
 
 
+def check_service(address: str, mode: str) -> tuple[str, str]:
+    """``(grpc://host:port, mode)`` when both are valid.
+
+    Raises:
+        ValueError: a malformed address or an unknown mode.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown data service mode {mode!r}; valid: {list(MODES)}")
+    return check_address(address), mode
+
+
 def start_dispatcher(port: int = 0, work_dir: str | None = None) -> Any:
     """Starts a dispatcher in this process (``.target`` is its address;
     port 0 picks a free one); ``work_dir`` keeps its journal for restarts."""
@@ -85,10 +96,9 @@ def through_service(
     """
     import tensorflow as tf
 
-    if mode not in MODES:
-        raise ValueError(f"unknown data service mode {mode!r}; valid: {list(MODES)}")
+    address, mode = check_service(address, mode)
     return ds.apply(
         tf.data.experimental.service.distribute(
-            processing_mode=mode, service=check_address(address), job_name=job_name
+            processing_mode=mode, service=address, job_name=job_name
         )
     )

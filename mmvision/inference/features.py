@@ -106,6 +106,20 @@ def load_feature_source(
     return tower, size, src
 
 
+def load_vector_source(
+    source: str | os.PathLike, image_size: int | None = None
+) -> tuple[Any, int, str]:
+    """``load_feature_source``, except that an embedder run gives its whole
+    image -> unit vector model (``towers.embedding_from_run``) rather than
+    its ``image_tower``: the image vectors of retrieval and of the Beam
+    feature pipeline."""
+    from mmvision.inference.towers import embedding_from_run, run_task
+
+    if os.path.isdir(source) and run_task(source) == "embedder":
+        return embedding_from_run(source, image_size)
+    return load_feature_source(source, image_size=image_size)
+
+
 def extract_features(
     manifest: Any,
     tower: Any,

@@ -34,14 +34,10 @@ def embedding_from_run(
     """
     import keras
 
-    import mmvision.layers  # noqa: F401  (registers custom layers)
-    import mmvision.losses  # noqa: F401
-
     run = Path(run)
     if run_task(run) != "embedder":
         raise ValueError(f"{run / 'config.json'}: not an embedder run")
-    tower, size, _ = tower_from_run(run, image_size)
-    model = keras.saving.load_model(run / "model.keras", compile=False)
+    model, _, size = _load_run(run, image_size)
     inputs = model.inputs
     if len(inputs) != 1:
         raise ValueError(f"{run / 'model.keras'}: an embedder has one image input")
@@ -62,12 +58,19 @@ def tower_from_run(
         ValueError: no ``model.keras``, no such layer, or another size than
             ``image_size`` (each naming the file).
     """
+    run = Path(run)
+    _, tower, size = _load_run(run, image_size)
+    return tower, size, f"run:{run.name}"
+
+
+def _load_run(run: Path, image_size: int | None) -> tuple[Any, Any, int]:
+    """``(model, image_tower, image_size)`` of a run (see ``tower_from_run``)."""
     import keras
 
     import mmvision.layers  # noqa: F401  (registers custom layers)
+    import mmvision.losses  # noqa: F401
     import mmvision.models.captioner  # noqa: F401
 
-    run = Path(run)
     model_path, config_path = run / "model.keras", run / "config.json"
     if not model_path.is_file():
         raise ValueError(f"feature source {run}: no model.keras ({model_path})")
@@ -95,7 +98,7 @@ def tower_from_run(
         raise ValueError(
             f"feature source {run} was trained at {size} px, not {image_size} px"
         )
-    return tower, int(size), f"run:{run.name}"
+    return model, tower, int(size)
 
 
 def copy_of_run_tower(name: str, image_size: int, run: str | os.PathLike) -> Any:

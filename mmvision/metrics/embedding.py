@@ -57,19 +57,23 @@ def pair_distances(
 def distance_roc(emb: np.ndarray, labels: np.ndarray) -> dict:
     """ROC of "same class when the distance is below a threshold".
 
-    Returns ``{"fpr", "tpr", "thresholds", "auc"}`` (scikit-learn's
-    ``roc_curve`` on the negated distances; thresholds are distances).
-    ``auc`` is NaN when there are no positive or no negative pairs.
+    Returns ``{"fpr", "tpr", "thresholds", "auc", "positive", "negative"}``
+    (scikit-learn's ``roc_curve`` on the negated distances; thresholds are
+    distances; ``positive`` / ``negative`` are the pair distances of
+    ``pair_distances``). ``auc`` is NaN when there are no positive or no
+    negative pairs.
     """
     from sklearn.metrics import auc, roc_curve
 
     pos, neg = pair_distances(emb, labels)
+    pairs = {"positive": pos, "negative": neg}
     if len(pos) == 0 or len(neg) == 0:
-        return {"fpr": [], "tpr": [], "thresholds": [], "auc": float("nan")}
+        return {"fpr": [], "tpr": [], "thresholds": [], "auc": float("nan")} | pairs
     y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
     score = -np.concatenate([pos, neg])
     fpr, tpr, thr = roc_curve(y, score)
-    return {"fpr": fpr, "tpr": tpr, "thresholds": -thr, "auc": float(auc(fpr, tpr))}
+    roc = {"fpr": fpr, "tpr": tpr, "thresholds": -thr, "auc": float(auc(fpr, tpr))}
+    return roc | pairs
 
 
 def query_scores(emb: np.ndarray, labels: np.ndarray, k: int = 5) -> dict[str, float]:

@@ -86,8 +86,7 @@ class ImageSource:
         captioner: CaptionSource | None = None,
         image_size: int | None = None,
     ):
-        from mmvision.inference.features import load_feature_source, weights_fingerprint
-        from mmvision.inference.towers import embedding_from_run, run_task
+        from mmvision.inference.features import load_vector_source, weights_fingerprint
 
         self.spec = os.fspath(spec)
         self.captioner = captioner
@@ -97,16 +96,13 @@ class ImageSource:
             run = captioner.run
             self.tower, self.image_size = run.tower, run.image_size
             self.name = f"captioner:{captioner.path}"
-        elif os.path.isdir(self.spec) and run_task(self.spec) == "embedder":
-            self.spec = os.path.abspath(self.spec)
-            self.tower, self.image_size, self.name = embedding_from_run(self.spec)
         else:
             if os.path.isdir(self.spec):
                 self.spec = os.path.abspath(self.spec)
             elif image_size is None and captioner is not None:
                 image_size = captioner.run.image_size
-            self.tower, self.image_size, self.name = load_feature_source(
-                self.spec, image_size=image_size
+            self.tower, self.image_size, self.name = load_vector_source(
+                self.spec, image_size
             )
         self.fingerprint = weights_fingerprint(self.tower)
         self.dim = int(self.tower.output_shape[-1])

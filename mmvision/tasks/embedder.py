@@ -78,7 +78,7 @@ def _hold_out(data, names) -> None:
 def _read_triplets(cfg, data, data_dir):
     """The triplet list ``cfg.data.triplets`` (relative to ``data_dir``),
     restricted to triplets whose three images are in the train split; the
-    triplets left out are counted in ``data.report``."""
+    triplets left out are counted, by reason, in ``data.triplet_skips``."""
     import logging
 
     from mmvision.data.sources.triplets import triplets
@@ -169,10 +169,10 @@ class EmbedderTask(Task):
             else (len(df) if training else int(cfg.data.val_triplets))
         )
         frac = float(t.in_class_negative_fraction) if training else 0.0
-        gold = thumbnails(df) if frac and "label" in df else None
+        gold = thumbnails(df) if frac else None  # _check: never with a triplet list
         ds = pipelines.triplet_dataset(
             df, split=None, n_triplets=n, resample=training, shuffle=training,
-            in_class_fraction=frac if gold is not None else 0.0, relevance=gold,
+            in_class_fraction=frac, relevance=gold,
             batch_size=t.batch_size, seed=t.seed if training else t.seed + 1,
             image_size=cfg.data.image_size,
             augment=(cfg.data.augment or None) if training else None,
@@ -329,15 +329,16 @@ class EmbedderTask(Task):
         plots and ``report.html`` into ``run``."""
         from mmvision.tasks.embedder_eval import split_figures, write_report
 
-        out, embs = {}, {}
+        out, embs, rocs = {}, {}, {}
         for s in splits:
             df = data.split(s)
             if df.empty:
                 continue
-            figs, embs[s] = split_figures(emb, df, cfg, seed=int(cfg.train.seed) + 1)
+            seed = int(cfg.train.seed) + 1
+            figs, embs[s], rocs[s] = split_figures(emb, df, cfg, seed=seed)
             out |= {f"{s}_{k}": v for k, v in figs.items()}
         if embs:
-            write_report(run, data, embs, out, seed=int(cfg.train.seed))
+            write_report(run, data, embs, rocs, out, seed=int(cfg.train.seed))
         return out
 
     def evaluate(self, run, data_dir=None, split=None):

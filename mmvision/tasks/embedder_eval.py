@@ -46,8 +46,11 @@ def embed_split(model: Any, df, image_size: int, batch_size: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
 
-def split_figures(model, df, cfg, seed: int) -> tuple[dict[str, float], np.ndarray]:
-    """``({triplet_acc, map, p5, recall5, auc}, embeddings)`` of one split."""
+def split_figures(
+    model, df, cfg, seed: int
+) -> tuple[dict[str, float], np.ndarray, dict]:
+    """``({triplet_acc, map, p5, recall5, auc}, embeddings, roc)`` of one
+    split (``roc``: ``metrics.embedding.distance_roc``, for the plots)."""
     from mmvision.metrics.embedding import distance_roc
 
     d = cfg.data
@@ -57,8 +60,9 @@ def split_figures(model, df, cfg, seed: int) -> tuple[dict[str, float], np.ndarr
     labels = df["label"].to_numpy()
     trips = fixed_triplets(labels, d.val_triplets, seed)
     figs = {"triplet_acc": triplet_accuracy(emb, trips)} | query_scores(emb, labels, 5)
-    figs["auc"] = distance_roc(emb, labels)["auc"]
-    return figs, emb
+    roc = distance_roc(emb, labels)
+    figs["auc"] = roc["auc"]
+    return figs, emb, roc
 
 
 def _grid_rows(df, emb, classes, n_queries: int = 6, k: int = 5) -> list[dict]:
@@ -89,20 +93,21 @@ def _grid_rows(df, emb, classes, n_queries: int = 6, k: int = 5) -> list[dict]:
     return rows
 
 
-def write_report(run, data, embs: dict, figures: dict, seed: int = 0) -> None:
+def write_report(
+    run, data, embs: dict, rocs: dict, figures: dict, seed: int = 0
+) -> None:
     """The plots and ``report.html`` of an embedder run.
 
-    ``embs`` maps split names to their embeddings (rows of
-    ``data.split(name)``); the plots show the test split and, when classes
-    were held out, the ``unseen`` split beside it.
+    ``embs`` and ``rocs`` map split names to their embeddings (rows of
+    ``data.split(name)``) and ``distance_roc``; the plots show the test
+    split and, when classes were held out, the ``unseen`` split beside it.
+    (``learning_curves.png`` is the training loop's.)
     """
     from pathlib import Path
 
-    from mmvision.metrics.embedding import distance_roc, pair_distances
     from mmvision.report import embedding as rep
     from mmvision.report import plots
     from mmvision.report.retrieval import retrieval_grid
-    from mmvision.training import run_dir
 
     run = Path(run)
     shown = {s: e for s, e in embs.items() if s in ("test", "unseen") and len(e)}
@@ -110,11 +115,10 @@ def write_report(run, data, embs: dict, figures: dict, seed: int = 0) -> None:
         shown = {s: e for s, e in embs.items() if len(e)}
     labels = {s: data.split(s)["label"].to_numpy() for s in shown}
     rep.distance_histograms_png(
-        {s: pair_distances(e, labels[s]) for s, e in shown.items()},
+        {s: (rocs[s]["positive"], rocs[s]["negative"]) for s in shown},
         run / "distances.png",
     )
-    rep.roc_png({s: distance_roc(e, labels[s]) for s, e in shown.items()},
-                run / "roc.png")  # fmt: skip
+    rep.roc_png({s: rocs[s] for s in shown}, run / "roc.png")
     emb = np.concatenate(list(shown.values()))
     lab = np.concatenate(list(labels.values()))
     unseen = np.concatenate([np.full(len(e), s == "unseen") for s, e in shown.items()])
@@ -127,8 +131,6 @@ def write_report(run, data, embs: dict, figures: dict, seed: int = 0) -> None:
         _grid_rows(data.split(first), shown[first], data.classes),
         run / "neighbours.png",
     )
-    if (run / run_dir.HISTORY).is_file():
-        plots.learning_curves_png(run / run_dir.HISTORY, run / "learning_curves.png")
     rep.embedder_report_html(
         run, figures,
         notes=[f"Grid: {first} split, 5 nearest (similar) and 5 farthest "

@@ -137,13 +137,10 @@ def fit_task(
     task = task_class(task)() if isinstance(task, str) else task
     strategy = strategy_lib.get(strategy)
     service = None
-    if data_service:
-        from mmvision.distribute import data_service as ds_lib
+    if data_service:  # checked before any run directory is written
+        from mmvision.distribute.data_service import check_service
 
-        service = (ds_lib.check_address(data_service), data_service_mode)
-        if data_service_mode not in ds_lib.MODES:
-            raise ValueError(f"unknown data service mode {data_service_mode!r}; "
-                             f"valid: {list(ds_lib.MODES)}")  # fmt: skip
+        service = check_service(data_service, data_service_mode)
     with worker_dir.for_process(out, resume, strategy) as here:
         return _fit_here(task, cfg, data_dir, here, resume, strategy, callbacks,
                          service)  # fmt: skip
@@ -205,25 +202,26 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
     callbacks += extra
     stopped = patience > 0 and state["epoch"] - state["best_epoch"] >= patience
     t0 = time.perf_counter()
-    if state["epoch"] < task.epochs(cfg) and not stopped and multi:
-        from mmvision.distribute.custom_fit import custom_fit
+    if state["epoch"] < task.epochs(cfg) and not stopped:
+        if multi:  # Keras 3's fit fails under MultiWorkerMirroredStrategy
+            from mmvision.distribute.custom_fit import custom_fit
 
-        custom_fit(
-            model, train_ds, val_ds, epochs=task.epochs(cfg), strategy=strategy,
-            steps_per_epoch=steps, initial_epoch=int(state["epoch"]),
-            callbacks=callbacks, verbose=task.verbose(cfg),
-        )  # fmt: skip
-    elif state["epoch"] < task.epochs(cfg) and not stopped:
-        with strategy.scope():
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=task.epochs(cfg),
-                initial_epoch=int(state["epoch"]),
-                callbacks=callbacks,
-                verbose=task.verbose(cfg),
-                shuffle=False,  # the pipelines shuffle
-            )
+            custom_fit(
+                model, train_ds, val_ds, epochs=task.epochs(cfg), strategy=strategy,
+                steps_per_epoch=steps, initial_epoch=int(state["epoch"]),
+                callbacks=callbacks, verbose=task.verbose(cfg),
+            )  # fmt: skip
+        else:
+            with strategy.scope():
+                model.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    epochs=task.epochs(cfg),
+                    initial_epoch=int(state["epoch"]),
+                    callbacks=callbacks,
+                    verbose=task.verbose(cfg),
+                    shuffle=False,  # the pipelines shuffle
+                )
     train_seconds = time.perf_counter() - t0
     if multi:
         from mmvision.training.worker_dir import local_copy
@@ -237,12 +235,12 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
         "train_seconds": train_seconds,
     }
     run_dir.write_metrics(run, metrics)
+    if not strategy_lib.is_chief(strategy):  # its directory is thrown away
+        return run_dir.read_metrics(run)
     from mmvision.report import learning_curves_png
 
     if (run / run_dir.HISTORY).is_file():
         learning_curves_png(run / run_dir.HISTORY, run / "learning_curves.png")
-    if not strategy_lib.is_chief(strategy):  # its directory is thrown away
-        return run_dir.read_metrics(run)
     run_dir.write_metrics(run, task.after_fit(run, model, cfg, data))
     return run_dir.read_metrics(run)
 
