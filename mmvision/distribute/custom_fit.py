@@ -19,8 +19,11 @@ stopping, learning-rate logging), so a run directory looks the same:
   compiled loss, dict inputs as they are) divided by the replicas in sync,
   ``GradientTape`` and ``optimizer.apply_gradients`` (which all-reduces the
   gradients, summing them: the mean of the replicas' losses is minimised);
-- BatchNorm moving statistics (each replica's from its own batches) are
-  averaged over the replicas at the end of every epoch;
+- BatchNormalization runs *synchronized* while training (batch mean and
+  variance over the global batch, as on one worker with the whole batch;
+  the layers' own setting is put back afterwards, so the saved model is
+  unchanged), and any other float state is averaged over the replicas at
+  the end of every epoch;
 - validation: every worker scores the whole validation set with its own
   (identical) weights, so ``val_loss`` is the same everywhere and early
   stopping stops every worker at the same epoch.
@@ -38,8 +41,14 @@ history = custom_fit(model, train_ds, val_ds, epochs=3, strategy=strategy,
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
+
+
+@contextlib.contextmanager
+def _unguarded(what: str):
+    yield
 
 
 class PeerLostError(RuntimeError):
@@ -74,6 +83,8 @@ def custom_fit(
     initial_epoch: int = 0,
     callbacks: list | None = None,
     verbose: int = 0,
+    collective_timeout: float | None = 60.0,
+    sync_batch_norm: bool = True,
 ) -> Any:
     """Trains ``model`` (compiled in ``strategy.scope()``) on ``train_ds``.
 
@@ -87,6 +98,12 @@ def custom_fit(
             together).
         callbacks: Keras callbacks, called as ``model.fit`` calls them.
         verbose: 1 or 2 prints one line per epoch on this worker.
+        collective_timeout: seconds a step (or the end-of-epoch sync) may
+            wait for the other workers before it fails with
+            ``PeerLostError`` (``distribute.watchdog``); ``None`` waits
+            forever.
+        sync_batch_norm: normalise with the global batch's statistics
+            (synchronized BatchNormalization while training).
 
     Returns:
         A ``keras.callbacks.History``.
@@ -95,6 +112,7 @@ def custom_fit(
     import tensorflow as tf
 
     from mmvision.distribute.cluster import num_workers
+    from mmvision.distribute.watchdog import CollectiveWatchdog
 
     workers = num_workers(strategy)
     replicas = int(strategy.num_replicas_in_sync)
@@ -106,6 +124,8 @@ def custom_fit(
         )
 
     dist = strategy.distribute_datasets_from_function(shard)
+    local = max(1, len(strategy.extended.worker_devices))
+    bn = _unsynchronized_batch_norm(model) if replicas > 1 and sync_batch_norm else []
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
@@ -120,19 +140,27 @@ def custom_fit(
     def train_step(batch):
         x, y = batch
         per_replica = strategy.run(replica_step, args=(x, y))
-        return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+        # this worker's mean loss: no collective beyond the gradients'
+        return tf.add_n(strategy.experimental_local_results(per_replica)) / local
 
-    # Non-trainable state (BatchNorm moving statistics) is updated by each
-    # replica from its own batches; averaging it over the replicas at the
-    # end of each epoch keeps every worker's model identical.
+    # Non-trainable state is updated by each replica from its own batches
+    # (synchronized BatchNorm already agrees); averaging it over the
+    # replicas at the end of each epoch keeps every worker's model identical.
     state = [v for v in model.non_trainable_variables
              if "float" in str(v.dtype)]  # fmt: skip
 
     @tf.function
-    def sync_state():
-        local = strategy.run(lambda: [tf.identity(v.value) for v in state])
-        for v, value in zip(state, local):
-            v.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None))
+    def end_of_epoch(mean_loss):
+        """The workers' mean loss; the float state averaged over replicas."""
+        values = strategy.run(
+            lambda m: [tf.identity(m), *[tf.identity(v.value) for v in state]],
+            args=(mean_loss,),
+        )
+        mean = [strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for v in values]  # fmt: skip
+        for v, value in zip(state, mean[1:]):
+            v.assign(value)
+        return mean[0]
 
     @tf.function
     def val_step(x, y):
@@ -144,22 +172,27 @@ def custom_fit(
         [*(callbacks or []), history], add_history=False, add_progbar=False,
         model=model, epochs=epochs, steps=steps, verbose=0,
     )  # fmt: skip
-    model.stop_training = False
-    cbs.on_train_begin()
-    for epoch in range(int(initial_epoch), int(epochs)):
+
+    def _epoch(epoch, dog):
+        """One epoch: the steps, the end-of-epoch sync, validation, callbacks."""
+        guard = dog.armed if dog is not None else _unguarded
         cbs.on_epoch_begin(epoch)
         t0, total, n = time.perf_counter(), 0.0, 0
-        try:  # every collective of the epoch: reading, stepping, syncing
+        try:  # every collective of the epoch: stepping, syncing
+            _set_synchronized(bn, True)  # read when train_step is traced
             for batch in dist:
                 cbs.on_train_batch_begin(n)
-                loss = float(train_step(batch))
+                with guard(f"step {n + 1} of epoch {epoch + 1}"):
+                    loss = float(train_step(batch))
                 cbs.on_train_batch_end(n, {"loss": loss})
                 total, n = total + loss, n + 1
-            if state:
-                sync_state()
+            with guard(f"the end of epoch {epoch + 1}"):
+                mean = float(end_of_epoch(tf.constant(total / max(n, 1))))
         except _peer_errors() as err:
             raise _lost(err, epoch, n) from err
-        logs = {"loss": total / max(n, 1)}
+        finally:  # checkpoints and the saved model keep the layers' setting
+            _set_synchronized(bn, False)
+        logs = {"loss": mean}
         if val_ds is not None:
             vt = vn = 0.0
             for x, y in val_ds:
@@ -171,7 +204,34 @@ def custom_fit(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
             print(f"epoch {epoch + 1}/{epochs}: {shown} "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
-        if model.stop_training:
-            break
+        return logs
+
+    model.stop_training = False
+    logs = None
+    cbs.on_train_begin()
+    dog = CollectiveWatchdog(collective_timeout) if collective_timeout else None
+    with dog or contextlib.nullcontext():
+        for epoch in range(int(initial_epoch), int(epochs)):
+            logs = _epoch(epoch, dog)
+            if model.stop_training:
+                break
     cbs.on_train_end(logs if int(initial_epoch) < int(epochs) else None)
     return history
+
+
+def _unsynchronized_batch_norm(model: Any) -> list:
+    """The BatchNormalization layers of ``model`` (nested models too) whose
+    ``synchronized`` is off."""
+    import keras
+
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    return [
+        layer
+        for layer in layers
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized
+    ]
+
+
+def _set_synchronized(layers: list, on: bool) -> None:
+    for layer in layers:
+        layer.synchronized = on

@@ -168,6 +168,8 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
     cfg, data = task.prepare(cfg, data, run, strategy)
     train_ds, val_ds = task.datasets(cfg, data)
     steps = task.steps_per_epoch(cfg, data, train_ds)
+    # each worker takes every W-th batch: W batches make one optimizer step
+    opt_steps = max(1, steps // strategy_lib.num_workers(strategy)) if multi else steps
     if service is not None:
         from mmvision.distribute.data_service import through_service
 
@@ -176,13 +178,13 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
         if resume:
             model, state = run_dir.load_checkpoint(run)
             _trim_history(run, int(state["epoch"]))
-            schedule = task.schedule(cfg, steps)
+            schedule = task.schedule(cfg, opt_steps)
             if schedule is not None:  # ends on the (possibly new) last epoch
                 model.optimizer.learning_rate = schedule
         else:
             keras.utils.set_random_seed(task.seed(cfg))
             model = task.build_model(cfg, data)
-            task.compile(model, cfg, steps)
+            task.compile(model, cfg, opt_steps)
             state = run_dir.new_state()
     run_dir.write_config(run, cfg)
     run_dir.write_info(run, data_dir, task=task.name, **task.run_info(cfg, data))
@@ -210,6 +212,7 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
                 model, train_ds, val_ds, epochs=task.epochs(cfg), strategy=strategy,
                 steps_per_epoch=steps, initial_epoch=int(state["epoch"]),
                 callbacks=callbacks, verbose=task.verbose(cfg),
+                collective_timeout=strategy_lib.COLLECTIVE_TIMEOUT,
             )  # fmt: skip
         else:
             with strategy.scope():

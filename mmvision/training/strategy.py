@@ -16,8 +16,10 @@ from mmvision.distribute.cluster import is_chief, is_multiworker, num_workers
 __all__ = ["NAMES", "get", "is_chief", "is_multiworker", "num_workers"]
 
 NAMES = ("default", "mirrored", "multiworker")
-#: seconds a collective may wait for a peer before it fails (a dead worker).
+#: seconds a training step may wait for a peer before it fails (a dead worker).
 COLLECTIVE_TIMEOUT = 60.0
+#: gradients are all-reduced in packs of at most this many bytes.
+PACK_BYTES = 32 * 1024 * 1024
 
 
 def get(strategy: Any = None) -> Any:
@@ -43,8 +45,12 @@ def get(strategy: Any = None) -> Any:
                 "strategy 'multiworker' needs TF_CONFIG (the cluster and this "
                 "worker's task); see docs/scaling.md"
             )
+        # No per-op timeout: TensorFlow keeps one sleeping thread per
+        # collective for its whole timeout (thousands at a time, until the
+        # thread ids run out); custom_fit's watchdog bounds the wait with
+        # one thread. Gradients are all-reduced in packs of PACK_BYTES.
         opts = tf.distribute.experimental.CommunicationOptions(
-            timeout_seconds=COLLECTIVE_TIMEOUT
+            bytes_per_pack=PACK_BYTES
         )
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=opts)
     raise ValueError(f"unknown strategy {strategy!r}; valid: {list(NAMES)}")

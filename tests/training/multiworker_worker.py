@@ -1,5 +1,6 @@
 """One worker of a test cluster: ``python multiworker_worker.py TASK PRESET
-WORLD OUT WEIGHTS_NPZ EPOCHS [--resume]`` with ``TF_CONFIG`` set.
+WORLD OUT WEIGHTS_NPZ EPOCHS [--resume] [KEY=VALUE ...]`` with ``TF_CONFIG``
+set (``KEY=VALUE``: config overrides).
 
 Trains ``TASK`` with ``strategy="multiworker"`` and writes this worker's final
 weights (at the end of training, before any reload) to ``WEIGHTS_NPZ``.
@@ -27,8 +28,10 @@ class DumpWeights(keras.callbacks.Callback):
 def main(argv):
     task, preset, world, out, weights, epochs = argv[:6]
     resume = "--resume" in argv
+    sets = [a for a in argv[6:] if "=" in a]
     cfg = configs.apply_overrides(
-        configs.get_preset(task, preset), [f"train.epochs={epochs}", "train.verbose=0"]
+        configs.get_preset(task, preset),
+        [f"train.epochs={epochs}", "train.verbose=0", *sets],
     )
     fit_task(task, cfg, None if resume else world, out, resume=resume,
              strategy="multiworker", callbacks=[DumpWeights(weights)])  # fmt: skip

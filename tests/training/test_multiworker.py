@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -18,7 +19,8 @@ from mmvision.training import strategy as strategy_lib
 WORKER = Path(__file__).with_name("multiworker_worker.py")
 
 
-def _cluster(task, preset, world, out, tmp, epochs=2, resume=False, timeout=600):
+def _cluster(task, preset, world, out, tmp, epochs=2, resume=False, timeout=600,
+             sets=()):  # fmt: skip
     procs, weights = [], []
     for i, tf_config in enumerate(local_cluster(2)):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
@@ -26,7 +28,8 @@ def _cluster(task, preset, world, out, tmp, epochs=2, resume=False, timeout=600)
         w = tmp / f"weights_{i}.npz"
         weights.append(w)
         cmd = [sys.executable, str(WORKER), task, preset, str(world), str(out),
-               str(w), str(epochs)] + (["--resume"] if resume else [])  # fmt: skip
+               str(w), str(epochs), *(["--resume"] if resume else []),
+               *sets]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))  # fmt: skip
     errs = []
@@ -67,14 +70,28 @@ def _dummy_inputs(model, n=2):
 )
 def test_two_workers_train_one_run(task, preset, demo_world, tmp_path):
     out = tmp_path / "run"
-    w0, w1 = _cluster(task, preset, demo_world, out, tmp_path)
+    # a cosine schedule decays over the optimizer steps (each one takes a
+    # batch from every worker), so it ends at 0 with the last epoch
+    cosine = ["train.lr_schedule=cosine"] if task != "captioner" else []
+    w0, w1 = _cluster(task, preset, demo_world, out, tmp_path, sets=cosine)
     assert len(w0.files) == len(w1.files) > 0
     for k in w0.files:
         np.testing.assert_array_equal(w0[k], w1[k])
     assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
     hist = (out / "history.csv").read_text().splitlines()
     assert len(hist) == 1 + 2  # header + one row per epoch, written once
+    if cosine:
+        import pandas as pd
+
+        lr = pd.read_csv(out / "history.csv")["learning_rate"]
+        assert lr.iloc[-1] < 1e-3 * lr.iloc[0]  # not halfway (0.5) down
     model = run_dir.load_model(out / "model.keras")
+    # BatchNorm trained synchronized (global-batch statistics); the saved
+    # model keeps the layers' own setting
+    bn = [layer for layer in model._flatten_layers()
+          if isinstance(layer, keras.layers.BatchNormalization)]  # fmt: skip
+    assert bn or task == "captioner"
+    assert not any(layer.synchronized for layer in bn)
     pred = np.asarray(model.predict(_dummy_inputs(model), verbose=0))
     assert len(pred) == 2 and np.isfinite(pred).all()
     leftovers = list(Path(os.environ.get("TMPDIR", "/tmp")).glob("mmvision-worker-*"))
