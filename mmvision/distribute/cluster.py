@@ -28,3 +28,9 @@ def is_chief(strategy: Any) -> bool:
     spec = resolver.cluster_spec().as_dict()
     t, i = resolver.task_type, resolver.task_id
     return t == "chief" or (t == "worker" and i == 0 and "chief" not in spec)
+
+
+def steps_per_worker(batches: int, strategy: Any) -> int:
+    """Optimizer steps of an epoch of ``batches``: each worker takes every
+    W-th batch, so W batches make one step (at least 1)."""
+    return max(1, int(batches) // num_workers(strategy))

@@ -111,12 +111,11 @@ def custom_fit(
     import keras
     import tensorflow as tf
 
-    from mmvision.distribute.cluster import num_workers
+    from mmvision.distribute.cluster import steps_per_worker
     from mmvision.distribute.watchdog import CollectiveWatchdog
 
-    workers = num_workers(strategy)
     replicas = int(strategy.num_replicas_in_sync)
-    steps = max(1, int(steps_per_epoch) // workers)
+    steps = steps_per_worker(steps_per_epoch, strategy)
 
     def shard(ctx):
         return train_ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id).take(

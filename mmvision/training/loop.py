@@ -168,8 +168,7 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
     cfg, data = task.prepare(cfg, data, run, strategy)
     train_ds, val_ds = task.datasets(cfg, data)
     steps = task.steps_per_epoch(cfg, data, train_ds)
-    # each worker takes every W-th batch: W batches make one optimizer step
-    opt_steps = max(1, steps // strategy_lib.num_workers(strategy)) if multi else steps
+    opt_steps = strategy_lib.steps_per_worker(steps, strategy) if multi else steps
     if service is not None:
         from mmvision.distribute.data_service import through_service
 

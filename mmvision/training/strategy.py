@@ -11,9 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmvision.distribute.cluster import is_chief, is_multiworker, num_workers
+from mmvision.distribute.cluster import (
+    is_chief,
+    is_multiworker,
+    num_workers,
+    steps_per_worker,
+)
 
-__all__ = ["NAMES", "get", "is_chief", "is_multiworker", "num_workers"]
+__all__ = [
+    "NAMES",
+    "get",
+    "is_chief",
+    "is_multiworker",
+    "num_workers",
+    "steps_per_worker",
+]
 
 NAMES = ("default", "mirrored", "multiworker")
 #: seconds a training step may wait for a peer before it fails (a dead worker).
