@@ -339,7 +339,7 @@ class Retriever:
             and not diversity
             and self.settings.image_agreement is None
         ):
-            return self._index_similar(rq, ms, int(k), n_avail, notes)
+            return sel.index_similar(self, rq, ms, int(k), n_avail, notes)
         score, cap, img = scores or self.scores(rq, method)
         score = score.copy()  # the history is masked in place below
         if hist_ids:
@@ -372,22 +372,6 @@ class Retriever:
             for c in cand
         ]
         return SearchResult(results, mode, method, rq.caption, notes)
-
-    def _index_similar(self, rq, ms, k, n_avail, notes) -> SearchResult:
-        """Similar by caption through the vector index's own search (the ANN
-        backends' fast path; exact search gives the same as ``scores``)."""
-        extra = int(rq.exclude is not None)
-        found, sc = self.caption_index.search(rq.caption_vector[None], k + extra)
-        results = [
-            Result(i, float(s), self.captions[i], self.paths[i], float(s), None)
-            for i, s in zip(found[0], sc[0])
-            if i != rq.exclude and (ms.threshold is None or s >= ms.threshold)
-        ][:k]
-        if len(results) < min(k, n_avail):
-            notes.append(
-                f"only {len(results)} item(s) with score >= {ms.threshold} (caption)"
-            )
-        return SearchResult(results, "similar", "caption", rq.caption, notes)
 
     # ----------------------------------------------------------- persistence
     def save(self, directory: str | os.PathLike) -> None:

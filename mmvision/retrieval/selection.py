@@ -3,13 +3,15 @@
 ``candidates`` applies a method's ``MethodSettings`` to a score vector:
 similar = the highest scores (at or above the threshold; with image
 agreement when set), divergent = the scores inside the band (highest first)
-or the lowest scores (``farthest``).
+or the lowest scores (``farthest``). ``index_similar`` is the fast path
+of a plain similar-by-caption query: the vector index's own search.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mmvision.retrieval.query import Result, SearchResult
 from mmvision.retrieval.settings import MethodSettings
 
 
@@ -53,3 +55,21 @@ def rule_text(mode: str, ms: MethodSettings) -> str:
     if ms.divergent == "band":
         return f"score in [{ms.band[0]}, {ms.band[1]}]"
     return "a finite score"
+
+
+def index_similar(retriever, rq, ms: MethodSettings, k: int, n_avail: int, notes):
+    """Similar by caption through the vector index's own search (the ANN
+    backends' fast path; exact search gives the same as ``scores``)."""
+    r = retriever
+    extra = int(rq.exclude is not None)
+    found, sc = r.caption_index.search(rq.caption_vector[None], k + extra)
+    results = [
+        Result(i, float(s), r.captions[i], r.paths[i], float(s), None)
+        for i, s in zip(found[0], sc[0])
+        if i != rq.exclude and (ms.threshold is None or s >= ms.threshold)
+    ][:k]
+    if len(results) < min(k, n_avail):
+        notes.append(
+            f"only {len(results)} item(s) with score >= {ms.threshold} (caption)"
+        )
+    return SearchResult(results, "similar", "caption", rq.caption, notes)
