@@ -173,7 +173,7 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
         from mmvision.distribute.data_service import through_service
 
         train_ds = through_service(train_ds, *service)
-    with strategy.scope():
+    with strategy_lib.scope(strategy):
         if resume:
             model, state = run_dir.load_checkpoint(run)
             _trim_history(run, int(state["epoch"]))
@@ -214,7 +214,7 @@ def _fit_here(task, cfg, data_dir, out, resume, strategy, callbacks, service=Non
                 collective_timeout=strategy_lib.COLLECTIVE_TIMEOUT,
             )  # fmt: skip
         else:
-            with strategy.scope():
+            with strategy_lib.scope(strategy):
                 model.fit(
                     train_ds,
                     validation_data=val_ds,
