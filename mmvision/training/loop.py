@@ -6,7 +6,7 @@ Every task trains here, so a run directory, a checkpoint, a history and a
 
 - a new run writes ``config.json`` (task, preset, every setting) and
   ``run_info.json``, builds and compiles the model under the strategy's
-  scope, and fits with the loop's callbacks: ``EpochLog`` (learning rate
+  scope (none for the default strategy), and fits with the loop's callbacks: ``EpochLog`` (learning rate
   and seconds), one ``CSVLogger`` history, ``RunCheckpoint``, Keras
   ``EarlyStopping`` on ``val_loss`` when the task has patience, plus the
   task's own (``ReduceLROnPlateau`` ...);
