@@ -6,10 +6,10 @@ Every task trains here, so a run directory, a checkpoint, a history and a
 
 - a new run writes ``config.json`` (task, preset, every setting) and
   ``run_info.json``, builds and compiles the model under the strategy's
-  scope (none for the default strategy), and fits with the loop's callbacks: ``EpochLog`` (learning rate
-  and seconds), one ``CSVLogger`` history, ``RunCheckpoint``, Keras
-  ``EarlyStopping`` on ``val_loss`` when the task has patience, plus the
-  task's own (``ReduceLROnPlateau`` ...);
+  scope (none for the default strategy), and fits with the loop's
+  callbacks: ``EpochLog`` (learning rate and seconds), one ``CSVLogger``
+  history, ``RunCheckpoint``, Keras ``EarlyStopping`` on ``val_loss`` when
+  the task has patience, plus the task's own (``ReduceLROnPlateau`` ...);
 - ``resume=True`` reloads ``checkpoints/last.keras`` (model, optimizer
   state, epoch) and continues to the config's epoch count. Only the keys of
   ``task.resume_keys`` (e.g. ``train.epochs``) may differ from the stored
