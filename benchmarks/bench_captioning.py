@@ -54,6 +54,7 @@ from _common import parser, print_table, write_results
 
 from mmvision import configs
 from mmvision.datasets import shapes
+from mmvision.inference.captioner import CaptionerRun
 from mmvision.tasks.captioner_eval import BLEU_NOTE
 from mmvision.training import fit_task
 from mmvision.utils import write_text_atomic
@@ -97,7 +98,14 @@ def _done(cfg, world: Path, out: Path) -> bool:
         return False
     stored = configs.config_from_dict(json.loads((out / "config.json").read_text()))
     info = json.loads((out / "run_info.json").read_text())
-    return stored == cfg and info.get("data_dir") == str(world.resolve())
+    if stored != cfg or info.get("data_dir") != str(world.resolve()):
+        return False
+    try:  # a run saved by older code may no longer load
+        CaptionerRun(out)
+    except Exception as e:  # noqa: BLE001 - any failure means: train again
+        print(f"not reusing {out}: {type(e).__name__}: {str(e)[:200]}")
+        return False
+    return True
 
 
 def _captioner_run(cfg, world: Path, out: Path) -> dict:
