@@ -1,9 +1,13 @@
 """Metric learning on the demo world, with 8 of the 48 classes held out.
 
-The default demo world (6,000 images, 64 px, seed 0). Eight classes, one of
-each shape with the colours in turn (``HELD_OUT``), never reach training:
-every embedder is trained through the engine (``fit_task("embedder", ...)``)
-with ``data.held_out`` set, on a stratified split of the 40 seen classes.
+The demo world's generator at 64 px, seed 0, with 18,000 images (three
+times the demo's 6,000: a 60/20/20 split of 6,000 leaves 75 training
+images a class, and from scratch the seen-class triplet accuracy stayed
+near 0.90 there). Eight classes, one of each shape with the colours in turn
+(``held_out``), never reach training: every embedder is trained through the
+engine (``fit_task("embedder", ...)``) with ``data.held_out`` set, on a
+stratified split of the 40 seen classes. Triplet accuracies are over 2,000
+fixed triplets (``data.val_triplets``; standard error about 0.005).
 
 - **triplet_acc_seen**: triplet accuracy of the main embedder on fixed
   triplets of the seen classes' test split (images never trained on).
@@ -50,7 +54,7 @@ from mmvision.datasets import shapes
 from mmvision.training import fit_task
 
 QUICK = {"images": 960, "epochs": 2, "clf_epochs": 2, "speed_epochs": 3}
-FULL = {"images": 6000, "epochs": 25, "clf_epochs": 40, "speed_epochs": 5}
+FULL = {"images": 18000, "epochs": 25, "clf_epochs": 40, "speed_epochs": 5}
 MAIN = "demo_embedder"
 
 
@@ -68,7 +72,7 @@ def quick_json(name: str) -> str:
 def _cfg(preset: str, epochs: int, *overrides):
     return configs.apply_overrides(
         configs.get_preset("embedder", preset),
-        [f"train.epochs={epochs}", "train.verbose=0",
+        [f"train.epochs={epochs}", "train.verbose=0", "data.val_triplets=2000",
          f"data.held_out={','.join(held_out())}", *overrides],
     )  # fmt: skip
 
