@@ -271,7 +271,10 @@ class Demo:
         cfg = configs.apply_overrides(
             configs.get_preset("embedder", "demo_embedder"),
             [f"data.image_size={self.p['size']}", f"train.seed={self.seed}",
-             f"train.epochs={self.p['embedder_epochs']}", "train.verbose=0"],
+             f"train.epochs={self.p['embedder_epochs']}", "train.verbose=0",
+             # the world's canonical split: step 8's queries are its test
+             # images, which the embedder must never train on
+             f"data.split_file={self.world / 'ground_truth.jsonl'}"],
         )  # fmt: skip
         run, m = self.fit("embedder", cfg, "embedder")
         self.record("embedder", "test triplet accuracy", m["test_triplet_acc"])

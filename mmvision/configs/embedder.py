@@ -42,6 +42,12 @@ class EmbedderDataConfig:
         split: ``"stratified"`` (per-class fractions) or ``"given"``.
         val_fraction, test_fraction: per-class fractions of ``stratified``.
         split_seed: seed of the split.
+        split_file: a list assigning images to ``train`` / ``val`` /
+            ``test`` (``data.split_lists``: a ``.jsonl`` of ``id`` and
+            ``split``, e.g. a demo world's ``ground_truth.jsonl``, or
+            ``<id> <split>`` lines), relative to the data directory; it
+            replaces ``split`` and the images it does not list are left out
+            (counted in the run's ``run_info``).
         eval_batch_size: images per batch when embedding a split.
         val_triplets: fixed validation/test triplets scored for triplet
             accuracy (and the offline validation loss).
@@ -63,6 +69,7 @@ class EmbedderDataConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     split_seed: int = 0
+    split_file: str | None = None
     eval_batch_size: int = 128
     val_triplets: int = 256
     held_out: tuple[str, ...] = ()

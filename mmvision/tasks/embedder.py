@@ -4,7 +4,8 @@ trained with a ranking loss.
 Data: the labelled classification Manifest of ``cfg.data.format`` (for a demo
 world root the ``folders/`` layout below it, read by
 ``data.classification_data.load_classification_data`` with no text fields),
-split per class into train / val / test.
+split per class into train / val / test (or as the list
+``data.split_file`` says).
 
 - ``train.mode="offline"``: ``stacked_model(build_embedder(...), 3)`` on
   anchor / positive / negative triplets of the train classes, re-drawn each
@@ -73,6 +74,18 @@ def _hold_out(data, names) -> None:
     held = [data.classes.index(n) for n in names]
     m = data.manifest
     m.loc[m["label"].isin(held), "split"] = UNSEEN
+
+
+def _split_from_list(data, split_file, data_dir) -> None:
+    """Replaces the split of ``data`` by the list ``split_file``."""
+    from mmvision.data.split_lists import apply_split_list
+
+    path = Path(split_file)
+    path = path if path.is_absolute() else Path(data_dir) / path
+    data.manifest, data.split_counts = apply_split_list(data.manifest, path)
+    for s in ("train", "val", "test"):
+        if not (data.manifest["split"] == s).any():
+            raise ValueError(f"data.split_file {path}: no image of split {s!r}")
 
 
 def _read_triplets(cfg, data, data_dir):
@@ -145,6 +158,9 @@ class EmbedderTask(Task):
         )  # fmt: skip
         data = load_classification_data(shim, data_dir)
         data.manifest = data.manifest[data.manifest["label"] >= 0].copy()
+        data.split_counts = None
+        if cfg.data.split_file:
+            _split_from_list(data, cfg.data.split_file, data_dir)
         _hold_out(data, cfg.data.held_out)
         data.triplets = None
         if cfg.data.triplets:
@@ -153,6 +169,8 @@ class EmbedderTask(Task):
 
     def run_info(self, cfg, data):
         info = {"classes": data.classes, "rows": int(len(data.manifest))}
+        if data.split_counts is not None:
+            info["split_file"] = data.split_counts
         if cfg.data.held_out:
             info["held_out"] = list(cfg.data.held_out)
         if data.triplets is not None:

@@ -96,3 +96,32 @@ def test_steps_per_epoch_counts_the_batches_of_an_epoch(demo_world, mode):
     data = task.load_data(cfg, demo_world)
     train_ds, _ = task.datasets(cfg, data)
     assert task.steps_per_epoch(cfg, data, train_ds) == sum(1 for _ in train_ds)
+
+
+def test_split_file_gives_the_worlds_canonical_split(demo_world):
+    import json
+
+    cfg = _cfg("data.split_file=ground_truth.jsonl")
+    data = EmbedderTask().load_data(cfg, demo_world)
+    rows = [json.loads(x) for x in (demo_world / "ground_truth.jsonl").open()]
+    canonical = {r["id"]: r["split"] for r in rows}
+    got = {
+        i.rsplit("/", 1)[-1]: s
+        for i, s in zip(data.manifest["id"], data.manifest["split"])
+    }
+    assert got == canonical  # every image, each in its canonical split
+    counts = EmbedderTask().run_info(cfg, data)["split_file"]
+    assert counts == {"listed": 480, "matched": 480, "not_in_split_list": 0}
+    with pytest.raises(FileNotFoundError, match="no_such_split.txt"):
+        EmbedderTask().load_data(_cfg("data.split_file=no_such_split.txt"), demo_world)
+
+
+def test_split_file_without_a_val_image_is_an_error(demo_world, tmp_path):
+    import json
+
+    rows = [json.loads(x) for x in (demo_world / "ground_truth.jsonl").open()]
+    lst = tmp_path / "no_val.txt"
+    lst.write_text("".join(f"{r['id']} {'test' if r['split'] == 'test' else 'train'}\n"
+                           for r in rows))  # fmt: skip
+    with pytest.raises(ValueError, match=r"no_val\.txt: no image of split 'val'"):
+        EmbedderTask().load_data(_cfg(f"data.split_file={lst}"), demo_world)
