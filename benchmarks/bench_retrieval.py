@@ -13,10 +13,12 @@ One run (default: the full demo profile, 6,000 images at 64 px, seed 0):
    similar = same primary shape and colour, divergent = exactly one of the
    two shared. Methods: caption cosine with ``tfidf`` and ``minilm``, the
    BLEU scorer, the captioner tower's image vectors, combined (caption +
-   image), and random. Per method: similar precision@5 of what ``query``
-   returns (thresholds apply), divergent precision@5, ranking precision@10,
-   mAP, nDCG@10, score at top 30. Also the mean cosine (minilm) between
-   generated and reference captions of the test images.
+   image), and random; with ``--embedder RUN`` (or ``--train-embedder``)
+   also an embedder run's image vectors alone and combined with minilm.
+   Per method: similar precision@5 of what ``query`` returns (thresholds
+   apply), divergent precision@5, ranking precision@10, mAP, nDCG@10,
+   score at top 30. Also the mean cosine (minilm) between generated and
+   reference captions of the test images.
 3. Query speed over 100,000 captions (MiniLM vectors of the world's
    reference captions, tiled): one query against every caption, the
    reference's per-caption Python loop vs the vectorised exact index.
@@ -48,8 +50,33 @@ from mmvision.retrieval.sources import CaptionSource, ImageSource
 from mmvision.retrieval.world_report import evaluate_on_world, world_queries
 
 
+def train_embedder(world: Path, out: Path, quick: bool) -> Path:
+    """``demo_embedder`` on ``world``'s canonical split (``data.split_file``:
+    the queries, its test images, are never trained on); a finished run in
+    ``out`` is reused."""
+    from mmvision import configs
+    from mmvision.training import fit_task, run_dir
+
+    if (out / run_dir.MODEL).is_file():
+        return out
+    size = 32 if quick else 64
+    cfg = configs.apply_overrides(
+        configs.get_preset("embedder", "demo_embedder"),
+        [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
+         "train.verbose=0", f"data.split_file={world / 'ground_truth.jsonl'}"],
+    )  # fmt: skip
+    m = fit_task("embedder", cfg, world, out)
+    print(f"embedder: test triplet acc {m['test_triplet_acc']:.3f}, "
+          f"test P@5 {m['test_p5']:.3f}")  # fmt: skip
+    return out
+
+
 def quality(
-    work: Path, quick: bool, cap_run: Path | None, world: Path | None
+    work: Path,
+    quick: bool,
+    cap_run: Path | None,
+    world: Path | None,
+    embedder: Path | None = None,
 ) -> tuple[dict, dict]:
     if cap_run is None:
         demo = Demo(work, "quick" if quick else "full", None, 0)
@@ -85,6 +112,23 @@ def quality(
             method_names={"caption": "caption_minilm", "combined": "combined_minilm"},
         )  # fmt: skip
     )
+    if embedder is not None:  # an embedder run's image vectors
+        r_emb = Retriever.build(
+            gallery, captioner=cap, captions=r_tfidf.captions, encoder="minilm",
+            image_source=ImageSource(str(embedder)),
+        )  # fmt: skip
+        figures.update(
+            evaluate_on_world(
+                r_emb,
+                world,
+                work / "retrieval_embedder",
+                methods=["image", "combined"],
+                method_names={
+                    "image": "image_embedder",
+                    "combined": "combined_minilm_embedder",
+                },
+            )  # fmt: skip
+        )
     resolved = evaluation.resolve_manifest(r_minilm, queries)
     refs = dict(zip(queries["id"], queries["captions"]))
     gen_ref = evaluation.generated_vs_reference(
@@ -170,6 +214,17 @@ def main() -> None:
     p.add_argument(
         "--world", type=Path, help="the demo world --captioner was trained on"
     )
+    p.add_argument(
+        "--embedder", type=Path,
+        help="an embedder run whose image vectors add the methods image_embedder "
+        "and combined_minilm_embedder (it must not have trained on the world's "
+        "test images: train it with data.split_file=WORLD/ground_truth.jsonl)",
+    )  # fmt: skip
+    p.add_argument(
+        "--train-embedder", action="store_true",
+        help="train demo_embedder on the world's canonical split for --embedder "
+        "(in WORK/embedder; reused when finished)",
+    )  # fmt: skip
     args = p.parse_args()
     quick = args.quick
     work = Path(
@@ -181,7 +236,12 @@ def main() -> None:
         args.out = str(Path(tempfile.mkdtemp()) / "bench_retrieval.json")
     if (args.captioner is None) != (args.world is None):
         p.error("--captioner and --world go together")
-    figures, extra = quality(work, quick, args.captioner, args.world)
+    embedder = args.embedder
+    if args.train_embedder and embedder is None:
+        if args.world is None:
+            p.error("--train-embedder needs --captioner and --world")
+        embedder = train_embedder(args.world, work / "embedder", quick)
+    figures, extra = quality(work, quick, args.captioner, args.world, embedder)
     methods = [m for m in figures if m != "random"]
     best_sim = max(methods, key=lambda m: figures[m]["similar_p5"])
     best_div = max(methods, key=lambda m: figures[m]["divergent_p5"])
