@@ -59,7 +59,9 @@ def train_embedder(world: Path, out: Path, quick: bool) -> Path:
 
     if (out / run_dir.MODEL).is_file():
         return out
-    size = 32 if quick else 64
+    import json
+
+    size = int(json.loads((world / "world.json").read_text())["size"])
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
         [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
@@ -225,6 +227,11 @@ def main() -> None:
         help="train demo_embedder on the world's canonical split for --embedder "
         "(in WORK/embedder; reused when finished)",
     )  # fmt: skip
+    p.add_argument(
+        "--quality-only", action="store_true",
+        help="measure the retrieval quality only (no query speed, no ANN) and "
+        "merge its figures into --out",
+    )  # fmt: skip
     args = p.parse_args()
     quick = args.quick
     work = Path(
@@ -268,6 +275,13 @@ def main() -> None:
         for m, f in figures.items()
     ]  # fmt: skip
     print_table(f"retrieval quality ({figures['random']['queries']} queries)", rows)
+    if args.quality_only:  # keep the speed and ANN figures of the last full run
+        import json
+
+        out = Path(args.out)
+        old = json.loads(out.read_text()) if out.exists() else {}
+        write_results(args.out, old | res)
+        return
     speed = loop_speed(extra["encoder"], extra["world"], 20_000 if quick else 100_000)
     res.update(speed)
     ann_figs, ann_rows = ann(100_000 if quick else 1_000_000, 200 if quick else 1000)
