@@ -65,7 +65,7 @@ def train_embedder(world: Path, out: Path, quick: bool) -> Path:
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
         [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
-         "train.verbose=0", f"data.split_file={world / 'ground_truth.jsonl'}"],
+         "train.verbose=0", "data.split_file=ground_truth.jsonl"],
     )  # fmt: skip
     m = fit_task("embedder", cfg, world, out)
     print(f"embedder: test triplet acc {m['test_triplet_acc']:.3f}, "

@@ -274,7 +274,7 @@ class Demo:
              f"train.epochs={self.p['embedder_epochs']}", "train.verbose=0",
              # the world's canonical split: step 8's queries are its test
              # images, which the embedder must never train on
-             f"data.split_file={self.world / 'ground_truth.jsonl'}"],
+             "data.split_file=ground_truth.jsonl"],
         )  # fmt: skip
         run, m = self.fit("embedder", cfg, "embedder")
         self.record("embedder", "test triplet accuracy", m["test_triplet_acc"])
