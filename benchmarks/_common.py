@@ -42,3 +42,12 @@ def write_results(path: str, figures: dict) -> None:
     flat = {k: v for k, v in figures.items() if isinstance(v, (int, float, str))}
     write_json_atomic(path, flat)
     print(f"wrote {path}")
+
+
+def merge_results(path: str, figures: dict) -> None:
+    """``write_results`` of the figures already at ``path`` updated by
+    ``figures`` (a partial run keeps the rest of the last full run's)."""
+    import json
+
+    old = json.loads(Path(path).read_text()) if Path(path).exists() else {}
+    write_results(path, old | figures)

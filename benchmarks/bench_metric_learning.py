@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import parser, print_table, write_results
+from _common import merge_results, parser, print_table, write_results
 
 from mmvision import configs
 from mmvision.datasets import shapes
@@ -244,12 +244,9 @@ def main(argv=None) -> int:
         shapes.generate(world, n_images=s["images"], size=64, seed=0)
     runs = work / "runs"
     if args.speed_only:
-        import json
-
         speed = throughput(world, work / "speed", s["speed_epochs"])
-        old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
         print_table("engine vs bare fit", [(k, f"{v:.3f}") for k, v in speed.items()])
-        write_results(args.out, old | speed)
+        merge_results(args.out, speed)
         return 0
     if runs.exists():
         shutil.rmtree(runs)

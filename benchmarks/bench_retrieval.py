@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from _ann import clustered_vectors, compare_backends, exact_peak_mb, query_vectors
-from _common import parser, print_table, write_results
+from _common import merge_results, parser, print_table, write_results
 
 from mmvision.demo import Demo
 from mmvision.retrieval import Retriever, evaluation
@@ -55,13 +55,12 @@ def train_embedder(world: Path, out: Path, quick: bool) -> Path:
     the queries, its test images, are never trained on); a finished run in
     ``out`` is reused."""
     from mmvision import configs
+    from mmvision.datasets import shapes
     from mmvision.training import fit_task, run_dir
 
     if (out / run_dir.MODEL).is_file():
         return out
-    import json
-
-    size = int(json.loads((world / "world.json").read_text())["size"])
+    size = int(shapes.load_world_info(world)["size"])
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
         [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
@@ -276,11 +275,7 @@ def main() -> None:
     ]  # fmt: skip
     print_table(f"retrieval quality ({figures['random']['queries']} queries)", rows)
     if args.quality_only:  # keep the speed and ANN figures of the last full run
-        import json
-
-        out = Path(args.out)
-        old = json.loads(out.read_text()) if out.exists() else {}
-        write_results(args.out, old | res)
+        merge_results(args.out, res)
         return
     speed = loop_speed(extra["encoder"], extra["world"], 20_000 if quick else 100_000)
     res.update(speed)

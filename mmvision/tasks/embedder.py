@@ -76,12 +76,17 @@ def _hold_out(data, names) -> None:
     m.loc[m["label"].isin(held), "split"] = UNSEEN
 
 
+def _in_data_dir(path, data_dir) -> Path:
+    """``path``, or ``data_dir / path`` when it is relative."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
 def _split_from_list(data, split_file, data_dir) -> None:
     """Replaces the split of ``data`` by the list ``split_file``."""
     from mmvision.data.split_lists import apply_split_list
 
-    path = Path(split_file)
-    path = path if path.is_absolute() else Path(data_dir) / path
+    path = _in_data_dir(split_file, data_dir)
     data.manifest, data.split_counts = apply_split_list(data.manifest, path)
     for s in ("train", "val", "test"):
         if not (data.manifest["split"] == s).any():
@@ -96,8 +101,7 @@ def _read_triplets(cfg, data, data_dir):
 
     from mmvision.data.sources.triplets import triplets
 
-    path = Path(cfg.data.triplets)
-    path = path if path.is_absolute() else Path(data_dir) / path
+    path = _in_data_dir(cfg.data.triplets, data_dir)
     if not path.is_file():
         raise FileNotFoundError(f"data.triplets: no triplet list at {path}")
     table, report = triplets(path, root=data_dir, strict=cfg.data.strict)
