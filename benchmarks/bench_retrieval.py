@@ -50,17 +50,30 @@ from mmvision.retrieval.sources import CaptionSource, ImageSource
 from mmvision.retrieval.world_report import evaluate_on_world, world_queries
 
 
-def train_embedder(world: Path, out: Path, quick: bool) -> Path:
+def train_embedder(world: Path, out: Path, quick: bool, images: int = 0) -> Path:
     """``demo_embedder`` on ``world``'s canonical split (``data.split_file``:
     the queries, its test images, are never trained on); a finished run in
-    ``out`` is reused."""
+    ``out`` is reused.
+
+    ``images > 0``: train instead on a separate world of that many images
+    from the same generator with the next seed (rendered in
+    ``out``'s ``_world``): none of its images are in ``world``.
+    """
     from mmvision import configs
     from mmvision.datasets import shapes
     from mmvision.training import fit_task, run_dir
 
     if (out / run_dir.MODEL).is_file():
         return out
-    size = int(shapes.load_world_info(world)["size"])
+    info = shapes.load_world_info(world)
+    size = int(info["size"])
+    if images > 0:
+        own = out.with_name(out.name + "_world")
+        if not (own / "world.json").is_file():
+            print(f"rendering the embedder's world ({images} images, {size} px, "
+                  f"seed {int(info['seed']) + 1}) ...", flush=True)  # fmt: skip
+            shapes.generate(own, n_images=images, size=size, seed=int(info["seed"]) + 1)
+        world = own
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
         [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
@@ -227,6 +240,12 @@ def main() -> None:
         "(in WORK/embedder; reused when finished)",
     )  # fmt: skip
     p.add_argument(
+        "--embedder-images", type=int, default=0,
+        help="with --train-embedder: train it on a separate world of this many "
+        "images (same generator, the next seed) instead of the world's own "
+        "train split",
+    )  # fmt: skip
+    p.add_argument(
         "--quality-only", action="store_true",
         help="measure the retrieval quality only (no query speed, no ANN) and "
         "merge its figures into --out",
@@ -246,7 +265,9 @@ def main() -> None:
     if args.train_embedder and embedder is None:
         if args.world is None:
             p.error("--train-embedder needs --captioner and --world")
-        embedder = train_embedder(args.world, work / "embedder", quick)
+        n = args.embedder_images
+        name = f"embedder_{n}" if n else "embedder"
+        embedder = train_embedder(args.world, work / name, quick, n)
     figures, extra = quality(work, quick, args.captioner, args.world, embedder)
     methods = [m for m in figures if m != "random"]
     best_sim = max(methods, key=lambda m: figures[m]["similar_p5"])
