@@ -50,14 +50,22 @@ from mmvision.retrieval.sources import CaptionSource, ImageSource
 from mmvision.retrieval.world_report import evaluate_on_world, world_queries
 
 
-def train_embedder(world: Path, out: Path, quick: bool, images: int = 0) -> Path:
+def train_embedder(
+    world: Path,
+    out: Path,
+    quick: bool,
+    images: int = 0,
+    overrides: list[str] | None = None,
+) -> Path:
     """``demo_embedder`` on ``world``'s canonical split (``data.split_file``:
     the queries, its test images, are never trained on); a finished run in
     ``out`` is reused.
 
     ``images > 0``: train instead on a separate world of that many images
-    from the same generator with the next seed (rendered in
-    ``out``'s ``_world``): none of its images are in ``world``.
+    from the same generator with the next seed (rendered once in
+    ``embedder_world_<images>`` beside ``out``): none of its images are in
+    ``world``.
+    ``overrides``: more ``KEY=VALUE`` config overrides (applied last).
     """
     from mmvision import configs
     from mmvision.datasets import shapes
@@ -68,7 +76,7 @@ def train_embedder(world: Path, out: Path, quick: bool, images: int = 0) -> Path
     info = shapes.load_world_info(world)
     size = int(info["size"])
     if images > 0:
-        own = out.with_name(out.name + "_world")
+        own = out.parent / f"embedder_world_{images}"
         if not (own / "world.json").is_file():
             print(f"rendering the embedder's world ({images} images, {size} px, "
                   f"seed {int(info['seed']) + 1}) ...", flush=True)  # fmt: skip
@@ -77,7 +85,7 @@ def train_embedder(world: Path, out: Path, quick: bool, images: int = 0) -> Path
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
         [f"data.image_size={size}", f"train.epochs={2 if quick else 25}",
-         "train.verbose=0", "data.split_file=ground_truth.jsonl"],
+         "train.verbose=0", "data.split_file=ground_truth.jsonl", *(overrides or [])],
     )  # fmt: skip
     m = fit_task("embedder", cfg, world, out)
     print(f"embedder: test triplet acc {m['test_triplet_acc']:.3f}, "
@@ -246,6 +254,11 @@ def main() -> None:
         "train split",
     )  # fmt: skip
     p.add_argument(
+        "--embedder-set", action="append", default=[], metavar="KEY=VALUE",
+        help="with --train-embedder: a config override of its run, e.g. "
+        "train.epochs=40 (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
         "--quality-only", action="store_true",
         help="measure the retrieval quality only (no query speed, no ANN) and "
         "merge its figures into --out",
@@ -267,7 +280,12 @@ def main() -> None:
             p.error("--train-embedder needs --captioner and --world")
         n = args.embedder_images
         name = f"embedder_{n}" if n else "embedder"
-        embedder = train_embedder(args.world, work / name, quick, n)
+        if args.embedder_set:  # a run per config: a finished run is reused
+            import hashlib
+
+            tag = hashlib.sha1("\n".join(args.embedder_set).encode()).hexdigest()[:8]
+            name += f"_{tag}"
+        embedder = train_embedder(args.world, work / name, quick, n, args.embedder_set)
     figures, extra = quality(work, quick, args.captioner, args.world, embedder)
     methods = [m for m in figures if m != "random"]
     best_sim = max(methods, key=lambda m: figures[m]["similar_p5"])
