@@ -84,8 +84,8 @@ class Retriever:
             captions: ``{id: caption}`` instead of generating them.
             encoder: a caption encoder spec (``"minilm"``, ``"tfidf"``,
                 ``"hub:<dir>"``) or an encoder; ``tfidf`` is fitted here.
-            settings: the selection rules (default:
-                ``RetrievalSettings.for_encoder(encoder)``).
+            settings: the selection rules (default: ``RetrievalSettings.
+                for_sources(encoder, image_source.kind)``).
             image_source: ``"captioner"``, a run directory, a tower name or an
                 ``ImageSource``; ``None`` for captions only.
             backend: the vector index backend (``index.BACKENDS``).
@@ -117,7 +117,8 @@ class Retriever:
             img_index = VectorIndex(
                 img_src.dim, backend, fingerprint=img_src.fingerprint, **opts
             )
-        settings = settings or RetrievalSettings.for_encoder(enc.spec)
+        kind = getattr(img_src, "kind", None)
+        settings = settings or RetrievalSettings.for_sources(enc.spec, kind)
         r = cls({}, {}, enc, cap_index, img_index, cap_src, img_src, settings)
         r.add(manifest, captions=captions, _features=feats)
         return r

@@ -90,7 +90,11 @@ class ImageSource:
 
         self.spec = os.fspath(spec)
         self.captioner = captioner
+        #: what the vectors are (``settings.IMAGE_KINDS``): the defaults of
+        #: the selection rules depend on it.
+        self.kind = "tower"
         if self.spec == "captioner":
+            self.kind = "captioner"
             if captioner is None:
                 raise ValueError("image source 'captioner' needs a captioner run")
             run = captioner.run
@@ -98,7 +102,10 @@ class ImageSource:
             self.name = f"captioner:{captioner.path}"
         else:
             if os.path.isdir(self.spec):
+                from mmvision.inference.towers import run_task
+
                 self.spec = os.path.abspath(self.spec)
+                self.kind = "embedder" if run_task(self.spec) == "embedder" else "run"
             elif image_size is None and captioner is not None:
                 image_size = captioner.run.image_size
             self.tower, self.image_size, self.name = load_vector_source(
@@ -157,14 +164,25 @@ class ArraySource:
     Args:
         vectors: ``{id: vector}`` (normalised here).
         name: a label kept in the index header.
+        kind: what the vectors are (``settings.IMAGE_KINDS``), e.g.
+            ``"embedder"`` for an embedder's exported vectors: it picks the
+            index's default selection rules.
     """
 
     spec = "array"
     image_size = None
 
-    def __init__(self, vectors: dict[str, np.ndarray], name: str = "array"):
+    def __init__(
+        self, vectors: dict[str, np.ndarray], name: str = "array", kind: str = "array"
+    ):
+        from mmvision.retrieval.settings import IMAGE_KINDS
         from mmvision.utils import stable_hash
 
+        if kind not in IMAGE_KINDS:
+            raise ValueError(
+                f"unknown image source kind {kind!r}; valid: {IMAGE_KINDS}"
+            )
+        self.kind = kind
         keys = list(vectors)
         if not keys:
             raise ValueError("ArraySource needs at least one vector")

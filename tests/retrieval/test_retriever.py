@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mmvision.retrieval import Query, RetrievalSettings, Retriever
+from mmvision.retrieval import settings as settings_mod
 from mmvision.retrieval.bleu_scorer import BleuScorer
 from mmvision.retrieval.sources import ArraySource
 
@@ -211,3 +212,31 @@ def test_minilm_is_the_default_encoder_with_its_own_bands():
     assert (r.settings.caption_weight, r.settings.image_weight) == (0.7, 0.3)
     assert RetrievalSettings.for_encoder("tfidf") == RetrievalSettings()
     assert RetrievalSettings().caption.band == (0.50, 0.60)
+
+
+def test_an_embedder_index_gets_its_own_combined_rules():
+    minilm = RetrievalSettings.for_encoder("minilm")
+    emb = RetrievalSettings.for_sources("minilm", "embedder")
+    want = settings_mod.EMBEDDER_MINILM
+    assert emb.combined == want["combined"]
+    assert (emb.caption_weight, emb.image_weight) == (
+        want["caption_weight"],
+        want["image_weight"],
+    )
+    assert emb.caption == minilm.caption and emb != minilm
+    for kind in (None, "captioner", "run", "tower", "array"):
+        assert RetrievalSettings.for_sources("minilm", kind) == minilm
+    assert RetrievalSettings.for_sources("tfidf", "embedder") == RetrievalSettings()
+    with pytest.raises(ValueError, match="'pixels'"):
+        RetrievalSettings.for_sources("minilm", "pixels")
+    with pytest.raises(ValueError, match="'pixels'"):
+        ArraySource(IMAGES, kind="pixels")
+    # Retriever.build reads the kind off the image source; a saved index
+    # keeps its rules
+    r = Retriever.build(
+        _manifest(IDS),
+        captions=CAPTIONS,
+        image_source=ArraySource(IMAGES, kind="embedder"),
+    )
+    assert r.settings == emb
+    assert RetrievalSettings.from_dict(r.settings.to_dict()) == emb

@@ -141,6 +141,7 @@ def test_an_embedder_run_feeds_retrieval(run, demo_world, tmp_path):
     r.save(tmp_path / "index")
     r = Retriever.load(tmp_path / "index")
     assert r.image_source.name.startswith("embedder:")
+    assert r.image_source.kind == "embedder"
 
     model = keras.saving.load_model(out / "model.keras")
     emb = embed_split(model, gallery, cfg.data.image_size, 64)
