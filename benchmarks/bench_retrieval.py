@@ -14,7 +14,10 @@ One run (default: the full demo profile, 6,000 images at 64 px, seed 0):
    two shared. Methods: caption cosine with ``tfidf`` and ``minilm``, the
    BLEU scorer, the captioner tower's image vectors, combined (caption +
    image), and random; with ``--embedder RUN`` (or ``--train-embedder``)
-   also an embedder run's image vectors alone and combined with minilm.
+   also an embedder run's image vectors alone and combined with minilm
+   (``--embedder-images N``: trained on a separate world of N images from
+   the same generator, the next seed; ``--embedder-set KEY=VALUE``: its
+   config overrides).
    Per method: similar precision@5 of what ``query`` returns (thresholds
    apply), divergent precision@5, ranking precision@10, mAP, nDCG@10,
    score at top 30. Also the mean cosine (minilm) between generated and
