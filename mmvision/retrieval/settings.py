@@ -26,6 +26,12 @@ MODES = ("similar", "divergent")
 IMAGE_KINDS = ("captioner", "embedder", "run", "tower", "array")
 
 
+def check_image_kind(kind: str) -> None:
+    """A ``ValueError`` naming ``kind`` unless it is in ``IMAGE_KINDS``."""
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"unknown image source kind {kind!r}; valid: {IMAGE_KINDS}")
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodSettings:
     """Selection rules of one scoring method.
@@ -116,10 +122,8 @@ class RetrievalSettings:
         chosen on the demo world's val split like ``for_encoder``'s. Every
         other pair gets ``for_encoder(encoder)``.
         """
-        if image_kind is not None and image_kind not in IMAGE_KINDS:
-            raise ValueError(
-                f"unknown image source kind {image_kind!r}; valid: {IMAGE_KINDS}"
-            )
+        if image_kind is not None:  # None: no image source
+            check_image_kind(image_kind)
         base = cls.for_encoder(encoder)
         if encoder == "minilm" and image_kind == "embedder":
             return dataclasses.replace(base, **EMBEDDER_MINILM)

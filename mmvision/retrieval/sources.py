@@ -175,13 +175,10 @@ class ArraySource:
     def __init__(
         self, vectors: dict[str, np.ndarray], name: str = "array", kind: str = "array"
     ):
-        from mmvision.retrieval.settings import IMAGE_KINDS
+        from mmvision.retrieval.settings import check_image_kind
         from mmvision.utils import stable_hash
 
-        if kind not in IMAGE_KINDS:
-            raise ValueError(
-                f"unknown image source kind {kind!r}; valid: {IMAGE_KINDS}"
-            )
+        check_image_kind(kind)
         self.kind = kind
         keys = list(vectors)
         if not keys:
