@@ -79,11 +79,11 @@ def train_embedder(
     info = shapes.load_world_info(world)
     size = int(info["size"])
     if images > 0:
-        own = out.parent / f"embedder_world_{images}"
+        own, seed = out.parent / f"embedder_world_{images}", int(info["seed"]) + 1
         if not (own / "world.json").is_file():
             print(f"rendering the embedder's world ({images} images, {size} px, "
-                  f"seed {int(info['seed']) + 1}) ...", flush=True)  # fmt: skip
-            shapes.generate(own, n_images=images, size=size, seed=int(info["seed"]) + 1)
+                  f"seed {seed}) ...", flush=True)  # fmt: skip
+            shapes.generate(own, n_images=images, size=size, seed=seed)
         world = own
     cfg = configs.apply_overrides(
         configs.get_preset("embedder", "demo_embedder"),
